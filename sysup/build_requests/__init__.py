@@ -1,0 +1,1 @@
+"""build_requests stage of sysup (see DESIGN.md)."""

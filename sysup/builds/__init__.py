@@ -1,0 +1,1 @@
+"""builds stage of sysup (see DESIGN.md)."""

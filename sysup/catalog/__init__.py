@@ -1,0 +1,1 @@
+"""catalog stage of sysup (see DESIGN.md)."""

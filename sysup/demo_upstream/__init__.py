@@ -1,0 +1,1 @@
+"""demo_upstream stage of sysup (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""imagebuilders stage of sysup (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""upstream stage of sysup (see DESIGN.md)."""

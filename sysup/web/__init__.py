@@ -1,0 +1,1 @@
+"""web stage of sysup (see DESIGN.md)."""
