@@ -8,6 +8,11 @@ import typer
 
 app = typer.Typer(help="sysup — an Attended Sysupgrade server for OpenWrt.", no_args_is_help=True)
 
+
+@app.callback()
+def main() -> None:
+    """sysup — an Attended Sysupgrade server for OpenWrt."""
+
 #: (module, attribute, name) of each sub-command group; a group whose module is missing is skipped so the
 #: CLI keeps working while stages are developed.
 _GROUPS = [
