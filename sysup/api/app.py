@@ -1,0 +1,84 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Importing this module opens nothing. The lifespan creates the engine, the catalog, the build service with
+its Huey queue, and the store, and keeps them in :class:`~sysup.api.state.ApiState` on ``app.state.api``.
+It does **not** migrate the database: ``sysup serve`` migrates before it starts the server, so several API
+processes never race to migrate, and tests migrate their database explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from sysup import __version__
+from sysup.api import routes_build, routes_json, routes_meta, routes_store
+from sysup.api.cors import CorsMiddleware
+from sysup.api.errors import install_error_handlers
+from sysup.api.responses import JsonResponse
+from sysup.api.slashes import DoubleSlashMiddleware
+from sysup.api.state import ApiState
+from sysup.config import Settings, load_settings
+
+
+def open_state(settings: Settings) -> ApiState:
+    """Create every resource the routes use (blocking: run it off the event loop)."""
+    from sysup.build_requests.validate import RequestLimits
+    from sysup.builds.runtime import create_build_queue, create_build_service
+    from sysup.catalog.queries import Catalog
+    from sysup.database import create_engine_for, session_factory
+    from sysup.store.store import Store
+
+    engine = create_engine_for(settings.resolved_database_url)
+    sessions = session_factory(engine)
+    # This process only enqueues; tasks run in a consumer (embedded in ``sysup serve``, or ``sysup worker``).
+    queue = create_build_queue(settings, sessions)
+    return ApiState(
+        settings=settings,
+        engine=engine,
+        catalog=Catalog(sessions, settings.distros),
+        builds=create_build_service(settings, sessions, queue),
+        store=Store(settings.store_dir),
+        limits=RequestLimits.from_settings(settings),
+        huey=queue.huey,
+    )
+
+
+def close_state(state: ApiState) -> None:
+    state.engine.dispose()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The sysup HTTP API for ``settings``; resources are opened when the app starts, not here."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await run_in_threadpool(open_state, settings)
+        app.state.api = state
+        try:
+            yield
+        finally:
+            await run_in_threadpool(close_state, state)
+
+    app = FastAPI(
+        title="sysup",
+        version=__version__,
+        description="Attended Sysupgrade server for OpenWrt: images built with the packages you ask for.",
+        lifespan=lifespan,
+        default_response_class=JsonResponse,
+    )
+    install_error_handlers(app)
+    for module in (routes_build, routes_meta, routes_json, routes_store):
+        app.include_router(module.router)
+    # Added last = outermost: CORS headers also go on the double-slash redirect.
+    app.add_middleware(DoubleSlashMiddleware)
+    app.add_middleware(CorsMiddleware)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """An app for settings from ``SYSUP_CONFIG``/``sysup.toml`` and ``SYSUP_*`` (``uvicorn --factory``)."""
+    return create_app(load_settings())

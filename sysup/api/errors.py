@@ -1,0 +1,76 @@
+"""One place that turns every error into the JSON clients understand: ``{"status": int, "detail": str}``.
+
+* ``SysupError`` → its ``status_code``; ``Overloaded`` adds ``Retry-After``; a ``BuildError`` raised while
+  answering carries its ``stdout``/``stderr`` (all clients print them).
+* Schema errors → **400 with a string** ``detail``, not FastAPI's 422 list: the Firmware Selector calls
+  ``detail.startsWith`` and crashes on a list, LuCI prints ``[object Object]``, and only 400/422/500 end
+  LuCI's polling (clients-contract §6.5). The reference server answers 422 here; this is a deliberate change.
+* Routing errors (unknown path 404, wrong method 405) get the same shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from sysup.api.responses import JsonResponse
+from sysup.errors import BuildError, Overloaded, SysupError
+
+#: Seconds a client is asked to wait when the queue is over its limit.
+RETRY_AFTER_SECONDS = 60
+
+#: ``title`` added to bodies of these statuses, as the reference server does.
+_TITLES = {404: "Not Found", 405: "Method Not Allowed", 529: "Server overloaded"}
+
+
+def error_body(status: int, detail: str, **extra: Any) -> dict[str, Any]:
+    """The JSON body of an error answer."""
+    body: dict[str, Any] = {"status": status, "detail": detail}
+    if status in _TITLES:
+        body["title"] = _TITLES[status]
+    body.update(extra)
+    return body
+
+
+def error_response(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    return JsonResponse(error_body(status, detail, **extra), status_code=status, headers=headers)
+
+
+def describe_validation_errors(errors: Any) -> str:
+    """One line naming each invalid field, e.g. ``profile: String should match pattern '^[\\w.,-]*$'``."""
+    parts = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ()) if part != "body"]
+        where = ".".join(location) or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "Invalid request: " + "; ".join(parts) if parts else "Invalid request"
+
+
+async def _sysup_error(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, SysupError)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(error, Overloaded) else None
+    extra: dict[str, Any] = {}
+    if isinstance(error, BuildError):
+        extra = {"imagebuilder_status": "failed", "stdout": error.stdout, "stderr": error.stderr}
+    return error_response(error.status_code, error.detail, headers=headers, **extra)
+
+
+async def _validation_error(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    return error_response(400, describe_validation_errors(error.errors()))
+
+
+async def _http_error(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    return error_response(error.status_code, str(error.detail), headers=error.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers above on ``app``."""
+    app.add_exception_handler(SysupError, _sysup_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,123 @@
+"""POST → 202 → 200 → download, for each era of the demo upstream, through the embedded worker.
+
+Covers clients-contract §6.7 items 2, 8 and 15, and re-checks 1, 3 and 4 on every answer seen while polling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from sysup.config import Settings
+from tests.api.conftest import make_settings, migrate_and_sync
+from tests.api.live_server import live_server
+from tests.support.requirements import require_executable
+
+pytestmark = pytest.mark.slow
+
+KNOWN_STARTED = {"init", "calculate_packages_hash", "building_image"}
+#: Longest wait for one build (the first build of an era downloads and unpacks its ImageBuilder).
+BUILD_TIMEOUT = 240.0
+
+
+@pytest.fixture(scope="module")
+def building_settings(
+    tmp_path_factory: pytest.TempPathFactory, demo_info: Any, demo_upstream_url: str
+) -> Settings:
+    require_executable("bwrap")
+    settings = make_settings(
+        tmp_path_factory.mktemp("api-building"), demo_info, demo_upstream_url, sandbox="bwrap", workers=2
+    )
+    migrate_and_sync(settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def building_url(building_settings: Settings) -> Iterator[str]:
+    from sysup.api.app import create_app
+    from sysup.builds.queue import start_embedded_consumer
+
+    consumer = start_embedded_consumer(building_settings)
+    try:
+        with live_server(create_app(building_settings)) as url:
+            yield url
+    finally:
+        consumer.stop()
+
+
+def wait_for_build(url: str, body: dict[str, Any]) -> tuple[httpx.Response, list[dict[str, Any]]]:
+    """POST, then poll (HEAD and GET, as owut does) until the answer is final; returns it and each 202."""
+    seen: list[dict[str, Any]] = []
+    response = httpx.post(f"{url}/api/v1/build", json=body, timeout=15)
+    deadline = time.monotonic() + BUILD_TIMEOUT
+    while response.status_code == 202:
+        seen.append(response.json())
+        assert time.monotonic() < deadline, f"build not finished after {BUILD_TIMEOUT} s: {seen[-1]}"
+        time.sleep(0.3)
+        status_url = f"{url}/api/v1/build/{seen[-1]['request_hash']}?{int(time.time())}"
+        head = httpx.head(status_url)
+        assert head.content == b"" and "x-imagebuilder-status" in head.headers
+        assert "x-queue-position" in head.headers
+        response = httpx.get(status_url)
+    for answer in seen:
+        assert answer["status"] == 202
+        if answer["detail"] == "started":
+            assert "queue_position" not in answer
+            assert answer["imagebuilder_status"] in KNOWN_STARTED
+        else:
+            assert answer["detail"] == "queued" and isinstance(answer["queue_position"], int)
+    return response, seen
+
+
+@pytest.mark.parametrize("version", ["23.05.5", "24.10.4", "25.12.1", "SNAPSHOT"])
+def test_build_and_download(building_url: str, version: str) -> None:
+    body = {"version": version, "target": "x86/64", "profile": "generic", "packages": [], "client": "e2e/1"}
+    response, _ = wait_for_build(building_url, body)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["status"] == 200 and result["detail"] == "done"
+    assert response.headers["x-imagebuilder-status"] == "done" and response.headers["x-queue-position"] == "0"
+    # item 2: the request echo, as owut dereferences it
+    assert result["request"]["version"] == version
+    for key in ("version_code", "rootfs_size_mb", "defaults"):
+        assert key in result["request"]
+    for key in (
+        "bin_dir",
+        "images",
+        "manifest",
+        "version_code",
+        "version_number",
+        "build_at",
+        "build_cmd",
+        "titles",
+    ):
+        assert key in result, key
+    # item 8: the served bytes are the ones images[].sha256 names, with Content-Length
+    assert result["images"]
+    for image in result["images"]:
+        file_url = f"{building_url}/store/{result['bin_dir']}/{image['name']}?1700000000"
+        download = httpx.get(file_url)
+        assert download.status_code == 200
+        assert download.headers["content-length"] == str(len(download.content))
+        assert hashlib.sha256(download.content).hexdigest() == image["sha256"]
+    # a second request for the same image is answered from the cache at once
+    started = time.monotonic()
+    again = httpx.post(f"{building_url}/api/v1/build", json={**body, "client": "e2e/2"}, timeout=15)
+    assert again.status_code == 200 and time.monotonic() - started < 2.0
+
+
+def test_item_15_revision_mismatch_is_500_with_detail(building_url: str) -> None:
+    body = {"version": "24.10.4", "version_code": "r1-deadbeef00", "target": "x86/64", "profile": "generic"}
+    response, _ = wait_for_build(building_url, body)
+    assert response.status_code == 500, response.text
+    failed = response.json()
+    assert failed["status"] == 500 and failed["imagebuilder_status"] == "failed"
+    assert "Received incorrect version" in failed["detail"] and "r1-deadbeef00" in failed["detail"]
+    assert isinstance(failed["stdout"], str) and isinstance(failed["stderr"], str)
+    assert failed["request"]["version_code"] == "r1-deadbeef00"
+    assert response.headers["x-imagebuilder-status"] == "failed"
