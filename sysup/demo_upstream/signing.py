@@ -1,0 +1,26 @@
+"""The demo distribution's usign key and the signatures it makes.
+
+One key per tree, derived from the generator seed, so the same seed gives the same fingerprint and the
+same ``.sig`` bytes (Ed25519 signatures are deterministic).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from sysup.upstream.usign import SecretKey
+
+__all__ = ["demo_key", "sign_file"]
+
+
+def demo_key(seed: int) -> SecretKey:
+    """The usign key of the tree generated with ``seed``."""
+    return SecretKey.generate(hashlib.sha256(f"sysup demo upstream key {seed}".encode()).digest())
+
+
+def sign_file(path: Path, key: SecretKey) -> Path:
+    """Write ``<path>.sig`` as ``usign -S -m <path>`` does; returns the signature's path."""
+    signature = path.with_name(path.name + ".sig")
+    signature.write_text(key.sign(path.read_bytes()))
+    return signature
