@@ -19,6 +19,7 @@ from sysup.api import routes_build, routes_json, routes_meta, routes_store
 from sysup.api.cors import CorsMiddleware
 from sysup.api.errors import install_error_handlers
 from sysup.api.responses import JsonResponse
+from sysup.api.routes_docs import install_docs
 from sysup.api.slashes import DoubleSlashMiddleware
 from sysup.api.state import ApiState
 from sysup.config import Settings, load_settings
@@ -69,7 +70,10 @@ def create_app(settings: Settings) -> FastAPI:
         description="Attended Sysupgrade server for OpenWrt: images built with the packages you ask for.",
         lifespan=lifespan,
         default_response_class=JsonResponse,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     install_error_handlers(app)
     for module in (routes_build, routes_meta, routes_json, routes_store):
         app.include_router(module.router)
