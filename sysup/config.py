@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 #: Where ``sysup`` looks for its configuration file unless ``SYSUP_CONFIG`` names another.
 DEFAULT_CONFIG_FILE = Path("sysup.toml")
@@ -53,6 +58,17 @@ class DistroSettings(BaseModel):
     package_changes: list[PackageChange] | None = None
 
 
+class UpgradePolicySettings(BaseModel):
+    """Which version an upgrade check offers (see ``sysup.upgrades.policy``)."""
+
+    #: Offer the newest point release of the installed branch before a newer branch.
+    same_branch_first: bool = True
+    #: Move one branch at a time (23.05 → 24.10, not straight to 25.12).
+    next_branch_only: bool = False
+    include_snapshots: bool = False
+    include_rc: bool = False
+
+
 class Settings(BaseSettings):
     """Every setting of a sysup instance. Defaults are for a single machine."""
 
@@ -91,6 +107,8 @@ class Settings(BaseSettings):
     max_pending_per_client: int = 20
     #: Build POSTs per client per minute (0 disables the limit).
     rate_limit_per_minute: int = 0
+
+    upgrade_policy: UpgradePolicySettings = Field(default_factory=UpgradePolicySettings)
 
     # -- builds -----------------------------------------------------------------------------------
     sandbox: Literal["bwrap", "none"] = "bwrap"
@@ -166,7 +184,7 @@ class Settings(BaseSettings):
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Settings from ``config_file`` (or ``SYSUP_CONFIG``/``sysup.toml``), the environment and ``overrides``."""
+    """Settings from ``config_file`` (else ``SYSUP_CONFIG``/``sysup.toml``), environment, ``overrides``."""
     if config_file is not None:
         os.environ["SYSUP_CONFIG"] = str(config_file)
     return Settings(**overrides)

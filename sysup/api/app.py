@@ -15,14 +15,17 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from sysup import __version__
-from sysup.api import routes_build, routes_json, routes_meta, routes_store
+from sysup.api import routes_build, routes_json, routes_meta, routes_store, routes_upgrade
 from sysup.api.cors import CorsMiddleware
 from sysup.api.errors import install_error_handlers
+from sysup.api.plain_http import StatusInBodyMiddleware
 from sysup.api.responses import JsonResponse
 from sysup.api.routes_docs import install_docs
 from sysup.api.slashes import DoubleSlashMiddleware
 from sysup.api.state import ApiState
 from sysup.config import Settings, load_settings
+from sysup.upgrades.policy import UpgradePolicy
+from sysup.web.routes import install_web
 
 
 def open_state(settings: Settings) -> ApiState:
@@ -59,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await run_in_threadpool(open_state, settings)
         app.state.api = state
+        app.state.upgrade_policy = UpgradePolicy(**settings.upgrade_policy.model_dump())
         try:
             yield
         finally:
@@ -75,8 +79,10 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_docs(app)
     install_error_handlers(app)
-    for module in (routes_build, routes_meta, routes_json, routes_store):
+    for module in (routes_build, routes_meta, routes_json, routes_store, routes_upgrade):
         app.include_router(module.router)
+    install_web(app)  # the pages, their /web/api endpoints and /web/static
+    app.add_middleware(StatusInBodyMiddleware)  # innermost: sees the collapsed path (clients/openwrt)
     # Added last = outermost: CORS headers also go on the double-slash redirect.
     app.add_middleware(DoubleSlashMiddleware)
     app.add_middleware(CorsMiddleware)

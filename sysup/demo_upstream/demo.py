@@ -1,7 +1,7 @@
 """``sysup demo``: the whole product on one machine, offline.
 
-Generates the synthetic download server, serves it on 127.0.0.1, writes a ``sysup.toml`` that trusts its key,
-syncs the catalog, prints the URLs and a ready-made build request, then runs ``sysup serve`` in the foreground.
+Generates the synthetic download server, serves it on 127.0.0.1, writes a ``sysup.toml`` that trusts its
+key, syncs the catalog, prints the URLs and a ready-made build request, then runs ``sysup serve``.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ def write_demo_config(directory: Path, upstream_url: str, public_key: str, sandb
 
 
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Where the tree, database and store go.")] = DEFAULT_DIR,
+    directory: Annotated[Path, typer.Option("--dir", help="Tree, database and store.")] = DEFAULT_DIR,
     port: Annotated[int, typer.Option(help="Port of the sysup API.")] = DEFAULT_PORT,
-    upstream_port: Annotated[int, typer.Option(help="Port of the demo download server.")] = DEFAULT_UPSTREAM_PORT,
+    upstream_port: Annotated[int, typer.Option(help="Demo download server port.")] = DEFAULT_UPSTREAM_PORT,
     host: Annotated[str, typer.Option(help="Address both servers listen on.")] = "127.0.0.1",
 ) -> None:
     """Generate the demo upstream, serve it, sync, and serve sysup against it (offline)."""
@@ -65,7 +65,7 @@ def demo(
     if sandbox == "none":
         console.print(
             "[yellow]bubblewrap (bwrap) is not installed: the demo builds WITHOUT a sandbox "
-            "(sandbox = \"none\"). Install the Debian package `bubblewrap` for sandboxed builds.[/yellow]"
+            '(sandbox = "none"). Install the Debian package `bubblewrap` for sandboxed builds.[/yellow]'
         )
     config = write_demo_config(directory, upstream_url, tree.public_key_text, sandbox)
     os.environ["SYSUP_CONFIG"] = str(config)

@@ -16,6 +16,8 @@ MODEL_MODULES = [
     "sysup.build_requests.models",
     "sysup.store.models",
     "sysup.api.models",
+    "sysup.upgrades.models",
+    "sysup.stats.models",
 ]
 
 for _module in MODEL_MODULES:
