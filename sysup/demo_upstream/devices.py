@@ -10,7 +10,15 @@ from dataclasses import dataclass
 
 from sysup.demo_upstream.releases import Release
 
-__all__ = ["SMALL_FLASH_DEVICE", "TARGETS", "DeviceDef", "ImageDef", "TargetDef"]
+__all__ = [
+    "SMALL_FLASH_DEVICE",
+    "SMALL_FLASH_LIMIT",
+    "TARGETS",
+    "DeviceDef",
+    "ImageDef",
+    "TargetDef",
+    "make_device",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +127,9 @@ def _device(
     )
     return DeviceDef(id, title_dicts, tuple(packages.split()), tuple(boards), images, limit)
 
+
+#: Public name of the device helper (other distributions' targets use it too).
+make_device = _device
 
 #: The ath79 device whose flash is small enough that ``python3-light`` does not fit (see docs).
 SMALL_FLASH_DEVICE = "tplink_tl-wr842n-v3"

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from sysup.demo_upstream.devices import TARGETS, TargetDef
+from sysup.demo_upstream.devices import TargetDef
+from sysup.demo_upstream.distributions import DISTRIBUTIONS
 from sysup.demo_upstream.metadata import versions_json
 from sysup.demo_upstream.real_scale import real_scale_targets, write_real_release
-from sysup.demo_upstream.releases import RELEASES
 from sysup.demo_upstream.signing import demo_key
 from sysup.demo_upstream.tree import Progress, write_release
 
@@ -57,6 +57,7 @@ def generate_tree(
     scale: Scale = "demo",
     with_imagebuilders: bool = True,
     progress: Progress | None = None,
+    distribution: str = "openwrt",
 ) -> TreeInfo:
     """Write the tree into ``dest`` and describe it.
 
@@ -65,7 +66,12 @@ def generate_tree(
     ``base_url`` only appears in the ImageBuilders' repositories files. ``scale="real"`` writes metadata
     at real size (≈100 subtargets, 2,000 profiles, 10,000 packages per architecture) without package files
     or ImageBuilders, for benchmarks. ``progress`` is called with a short text before each step.
+    ``distribution`` picks another distribution's tree (``libremesh``: one release, one target, its own key;
+    see ``sysup.demo_upstream.distributions``); the default tree is the same bytes as before it existed.
     """
+    spec = DISTRIBUTIONS.get(distribution)
+    if spec is None:
+        raise ValueError(f"unknown demo distribution {distribution!r} (known: {', '.join(DISTRIBUTIONS)})")
     report = progress or _ignore
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
@@ -73,21 +79,23 @@ def generate_tree(
             raise FileExistsError(f"{dest} is not empty and is not a generated tree; refusing to replace it")
         shutil.rmtree(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    key = demo_key(seed)
+    key = demo_key(seed, spec.name)
     keys_dir = dest / "keys"
     keys_dir.mkdir()
     public_key_text = key.public_key.to_text()
     (keys_dir / f"{key.fingerprint}.pub").write_text(public_key_text)
-    (dest / ".versions.json").write_bytes(versions_json(RELEASES))
+    (dest / ".versions.json").write_bytes(
+        versions_json(spec.releases, spec.stable_version, spec.oldstable_version)
+    )
 
     targets: dict[str, dict[str, str]] = {}
-    for release in RELEASES:
+    for release in spec.releases:
         release_targets: tuple[TargetDef, ...]
         if scale == "real":
             release_targets = real_scale_targets()
             write_real_release(dest, release, release_targets, key, seed=seed, progress=report)
         else:
-            release_targets = TARGETS
+            release_targets = spec.targets
             write_release(
                 dest,
                 release,
@@ -103,7 +111,7 @@ def generate_tree(
         root=dest,
         public_key_text=public_key_text,
         fingerprint=key.fingerprint,
-        versions=[release.version for release in RELEASES],
+        versions=[release.version for release in spec.releases],
         targets=targets,
         base_url=base_url,
         seed=seed,

@@ -85,7 +85,7 @@ def targetinfo(release: Release, target: TargetDef) -> dict[str, Any]:
         for device in target.devices
     }
     return {
-        "dist": "openwrt",
+        "dist": release.dist,
         "version_number": release.version,
         "revision": release.revision,
         "source_date_epoch": release.source_date_epoch,

@@ -22,14 +22,16 @@ def _dump(document: object) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def versions_json(releases: Sequence[Release]) -> bytes:
+def versions_json(
+    releases: Sequence[Release], stable: str = STABLE_VERSION, oldstable: str = OLDSTABLE_VERSION
+) -> bytes:
     """``/.versions.json``; ``versions_list`` newest first, SNAPSHOT left out (as upstream)."""
     listed = [release.version for release in releases if not release.is_snapshot]
     listed.sort(key=lambda version: tuple(int(part) for part in version.split(".")), reverse=True)
     return _dump(
         {
-            "stable_version": STABLE_VERSION,
-            "oldstable_version": OLDSTABLE_VERSION,
+            "stable_version": stable,
+            "oldstable_version": oldstable,
             "upcoming_version": "",
             "versions_list": listed,
         }

@@ -37,6 +37,8 @@ class Release:
     rootfs_filesystem_option: bool
     #: ``profiles.json`` carries ``file_size_limits`` and image ``size`` (OpenWrt 25.12+).
     profiles_sizes: bool
+    #: Distribution name: the first word of image and ImageBuilder file names (``VERSION_DIST``).
+    dist: str = "openwrt"
 
     @property
     def is_snapshot(self) -> bool:
@@ -81,7 +83,7 @@ class Release:
         """Top directory of the IB archive (and its file name without the extension)."""
         board = target.replace("/", "-")
         version = f"{self.version}-" if self.img_prefix_version else ""
-        return f"openwrt-imagebuilder-{version}{board}.Linux-x86_64"
+        return f"{self.dist}-imagebuilder-{version}{board}.Linux-x86_64"
 
     def imagebuilder_file(self, target: str) -> str:
         return f"{self.imagebuilder_name(target)}.tar.{self.ib_compression}"
@@ -89,7 +91,7 @@ class Release:
     def image_prefix(self, target: str) -> str:
         """``IMG_PREFIX``: ``openwrt-24.10.4-ath79-generic`` or ``openwrt-ath79-generic``."""
         board = target.replace("/", "-")
-        return f"openwrt-{self.version}-{board}" if self.img_prefix_version else f"openwrt-{board}"
+        return f"{self.dist}-{self.version}-{board}" if self.img_prefix_version else f"{self.dist}-{board}"
 
 
 RELEASES: tuple[Release, ...] = (

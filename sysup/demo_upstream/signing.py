@@ -14,9 +14,12 @@ from sysup.upstream.usign import SecretKey
 __all__ = ["demo_key", "sign_file"]
 
 
-def demo_key(seed: int) -> SecretKey:
-    """The usign key of the tree generated with ``seed``."""
-    return SecretKey.generate(hashlib.sha256(f"sysup demo upstream key {seed}".encode()).digest())
+def demo_key(seed: int, distribution: str = "openwrt") -> SecretKey:
+    """The usign key of ``distribution``'s tree generated with ``seed`` (each distribution its own key)."""
+    label = f"sysup demo upstream key {seed}" if distribution == "openwrt" else (
+        f"sysup demo upstream key {distribution} {seed}"
+    )
+    return SecretKey.generate(hashlib.sha256(label.encode()).digest())
 
 
 def sign_file(path: Path, key: SecretKey) -> Path:

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import io
 import json
+import random
 import shutil
 import tarfile
 from dataclasses import dataclass, field
@@ -61,7 +62,10 @@ class Signer:
 def _tar_gz(entries: list[tuple[str, bytes | None, int]]) -> bytes:
     """A gzip tar of (name, content or None for a directory, mode) entries, owned by root."""
     buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as archive:
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w") as archive,
+    ):
         for name, content, mode in entries:
             info = tarfile.TarInfo(name)
             info.mtime = EPOCH
@@ -106,8 +110,13 @@ def control_text(pkg: Pkg, arch: str) -> str:
         lines.append("Provides: " + ", ".join(provides))
     if pkg.abi:
         lines.append(f"ABIVersion: {pkg.abi}")
-    lines += ["License: GPL-2.0", "Section: base", f"Architecture: {arch}", "Installed-Size: 1024",
-              f"Description:  The {pkg.name} package"]
+    lines += [
+        "License: GPL-2.0",
+        "Section: base",
+        f"Architecture: {arch}",
+        "Installed-Size: 1024",
+        f"Description:  The {pkg.name} package",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -115,8 +124,13 @@ def make_ipk(pkg: Pkg, arch: str) -> bytes:
     """An ``.ipk`` as ipkg-build writes it: gzip tar of debian-binary, control.tar.gz, data.tar.gz."""
     control = _tar_gz([("./control", control_text(pkg, arch).encode(), 0o644)])
     data = _tar_gz([("./", None, 0o755), *_data_entries(pkg, "./")])
-    return _tar_gz([("./debian-binary", b"2.0\n", 0o644), ("./control.tar.gz", control, 0o644),
-                    ("./data.tar.gz", data, 0o644)])
+    return _tar_gz(
+        [
+            ("./debian-binary", b"2.0\n", 0o644),
+            ("./control.tar.gz", control, 0o644),
+            ("./data.tar.gz", data, 0o644),
+        ]
+    )
 
 
 def make_apk(pkg: Pkg, arch: str) -> bytes:
@@ -139,8 +153,10 @@ def write_opkg_feed(directory: Path, pkgs: list[Pkg], arch: str, signer: Signer 
         (directory / filename).write_bytes(data)
         control = control_text(pkg, arch)
         head, _, description = control.rpartition("Description:")
-        stanzas.append(f"{head}Filename: {filename}\nSize: {len(data)}\nSHA256sum: "
-                       f"{hashlib.sha256(data).hexdigest()}\nDescription:{description}")
+        stanzas.append(
+            f"{head}Filename: {filename}\nSize: {len(data)}\nSHA256sum: "
+            f"{hashlib.sha256(data).hexdigest()}\nDescription:{description}"
+        )
     text = "\n".join(stanzas).encode()
     (directory / "Packages").write_bytes(text)
     (directory / "Packages.gz").write_bytes(gzip.compress(text, mtime=0))
@@ -156,11 +172,21 @@ def write_apk_feed(directory: Path, pkgs: list[Pkg], arch: str, signer: Signer |
         data = make_apk(pkg, arch)
         filename = f"{pkg.name}{pkg.abi}-{pkg.version}.apk"
         (directory / filename).write_bytes(data)
-        entries.append({"name": pkg.name + pkg.abi, "version": pkg.version, "depends": pkg.depends,
-                        "provides": pkg.provides + ([pkg.name] if pkg.abi else []), "conflicts": pkg.conflicts,
-                        "abi_version": pkg.abi or None, "file": filename, "size": len(data),
-                        "sha256": hashlib.sha256(data).hexdigest(), "installed_size": 1024,
-                        "description": f"The {pkg.name} package"})
+        entries.append(
+            {
+                "name": pkg.name + pkg.abi,
+                "version": pkg.version,
+                "depends": pkg.depends,
+                "provides": pkg.provides + ([pkg.name] if pkg.abi else []),
+                "conflicts": pkg.conflicts,
+                "abi_version": pkg.abi or None,
+                "file": filename,
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "installed_size": 1024,
+                "description": f"The {pkg.name} package",
+            }
+        )
     body = json.dumps({"architecture": arch, "packages": entries}, separators=(",", ":")).encode()
     assert signer is not None
     signature = signer.signature_file(body).encode()
@@ -173,36 +199,68 @@ INIT_SCRIPT = "#!/bin/sh /etc/rc.common\n\nSTART={start}\nSTOP={stop}\n\nstart()
 def base_packages(apk: bool) -> list[Pkg]:
     """A small package universe exercising ABI names, Provides, alternatives, versions and Conflicts."""
     rel = "-r1" if apk else "-1"
-    ver = (lambda v: f"{v}{rel}")  # noqa: E731 - a one-line helper
+    ver = lambda v: f"{v}{rel}"  # noqa: E731 - a one-line helper
     newer = "libubox>=2099" if apk else "libubox (>= 2099)"
     return [
-        Pkg("base-files", ver("1600"), ["libc", "netifd"], files={"/etc/banner": "OpenWrt banner\n",
-            "/etc/init.d/boot": INIT_SCRIPT.format(start=10, stop=90)}),
-        Pkg("busybox", ver("1.36.1"), ["libc"], files={"/bin/busybox": b"\x7fELF busybox", "/bin/sh@link": "busybox"}),
-        Pkg("libubox", ver("2024.03.29"), ["libc"], abi="20240329", files={"/lib/libubox.so.20240329": b"lib"}),
+        Pkg(
+            "base-files",
+            ver("1600"),
+            ["libc", "netifd"],
+            files={
+                "/etc/banner": "OpenWrt banner\n",
+                "/etc/init.d/boot": INIT_SCRIPT.format(start=10, stop=90),
+            },
+        ),
+        Pkg(
+            "busybox",
+            ver("1.36.1"),
+            ["libc"],
+            files={"/bin/busybox": b"\x7fELF busybox", "/bin/sh@link": "busybox"},
+        ),
+        Pkg(
+            "libubox", ver("2024.03.29"), ["libc"], abi="20240329", files={"/lib/libubox.so.20240329": b"lib"}
+        ),
         Pkg("netifd", ver("2024.01.04"), ["libc", "libubox"], files={"/sbin/netifd": b"netifd"}),
-        Pkg("dropbear", ver("2022.82"), ["libc"], files={"/etc/init.d/dropbear": INIT_SCRIPT.format(start=19, stop=50),
-                                                       "/usr/sbin/dropbear": b"dropbear"},
-            modes={"/etc/init.d/dropbear": 0o755, "/usr/sbin/dropbear": 0o755}),
+        Pkg(
+            "dropbear",
+            ver("2022.82"),
+            ["libc"],
+            files={
+                "/etc/init.d/dropbear": INIT_SCRIPT.format(start=19, stop=50),
+                "/usr/sbin/dropbear": b"dropbear",
+            },
+            modes={"/etc/init.d/dropbear": 0o755, "/usr/sbin/dropbear": 0o755},
+        ),
         Pkg("dnsmasq", ver("2.90"), ["libc"], files={"/usr/sbin/dnsmasq": b"dnsmasq"}),
-        Pkg("dnsmasq-full", ver("2.90"), ["libc"], provides=["dnsmasq-any"], conflicts=["dnsmasq"],
-            files={"/usr/sbin/dnsmasq": b"dnsmasq-full"}),
+        Pkg(
+            "dnsmasq-full",
+            ver("2.90"),
+            ["libc"],
+            provides=["dnsmasq-any"],
+            conflicts=["dnsmasq"],
+            files={"/usr/sbin/dnsmasq": b"dnsmasq-full"},
+        ),
         Pkg("uhttpd", ver("2023.06.25"), ["libc"], files={"/usr/sbin/uhttpd": b"uhttpd"}),
-        Pkg("luci", ver("25.001"), ["libc", "uhttpd" if apk else "nonexistent-server | uhttpd"],
-            files={"/www/luci-static/index.html": "<html>luci</html>\n"}),
+        Pkg(
+            "luci",
+            ver("25.001"),
+            ["libc", "uhttpd" if apk else "nonexistent-server | uhttpd"],
+            files={"/www/luci-static/index.html": "<html>luci</html>\n"},
+        ),
         Pkg("needs-newer", ver("1.0"), [newer], files={"/usr/bin/needs-newer": b"x"}),
-        Pkg("bigfile", ver("1.0"), ["libc"], files={"/usr/share/bigfile.bin": _incompressible(3 * 1024 * 1024)}),
+        Pkg(
+            "bigfile",
+            ver("1.0"),
+            ["libc"],
+            files={"/usr/share/bigfile.bin": _incompressible(3 * 1024 * 1024)},
+        ),
         Pkg("kmod-e1000", ver("6.6.86"), ["kernel"], files={"/lib/modules/6.6.86/e1000.ko": b"ko"}),
     ]
 
 
 def _incompressible(size: int) -> bytes:
-    blocks = []
-    seed = b"bigfile"
-    while sum(len(b) for b in blocks) < size:
-        seed = hashlib.sha512(seed).digest()
-        blocks.append(seed)
-    return b"".join(blocks)[:size]
+    """Deterministic bytes that no compressor shrinks, to fill partitions and flash."""
+    return random.Random(size).randbytes(size)
 
 
 @dataclass
@@ -212,9 +270,18 @@ class FixtureIB:
     info: dict
 
 
-def build_ib(root: Path, *, apk: bool, target: str, profiles: dict, version: str = "24.10.4",
-             rootfs_filesystem_option: bool = False, filesystems: tuple[str, ...] = ("squashfs", "ext4"),
-             linux_kernel: bool = True, signer: Signer | None = None) -> FixtureIB:
+def build_ib(
+    root: Path,
+    *,
+    apk: bool,
+    target: str,
+    profiles: dict,
+    version: str = "24.10.4",
+    rootfs_filesystem_option: bool = False,
+    filesystems: tuple[str, ...] = ("squashfs", "ext4"),
+    linux_kernel: bool = True,
+    signer: Signer | None = None,
+) -> FixtureIB:
     """Write a download tree (feeds under ``root/upstream``) and an ImageBuilder at ``root/ib``."""
     signer = signer or Signer()
     arch = {"x86/64": "x86_64", "ath79/generic": "mips_24kc"}.get(target, "aarch64_cortex-a53")
@@ -227,8 +294,10 @@ def build_ib(root: Path, *, apk: bool, target: str, profiles: dict, version: str
     write_feed = write_apk_feed if apk else write_opkg_feed
     write_feed(upstream / "base", others, arch, signer)
     write_feed(upstream / "kmods", kmods, arch, signer)
-    local = [Pkg("libc", "1.2.5-r4" if apk else "1.2.5-4", files={"/lib/libc.so": b"libc"}),
-             Pkg("kernel", "6.6.86~abc-r1" if apk else "6.6.86-1-abc", files={})]
+    local = [
+        Pkg("libc", "1.2.5-r4" if apk else "1.2.5-4", files={"/lib/libc.so": b"libc"}),
+        Pkg("kernel", "6.6.86~abc-r1" if apk else "6.6.86-1-abc", files={}),
+    ]
     (top / "packages").mkdir()
     for pkg in local:
         if apk:
@@ -238,27 +307,36 @@ def build_ib(root: Path, *, apk: bool, target: str, profiles: dict, version: str
     (top / "keys").mkdir()
     (top / "keys" / signer.fingerprint).write_text(signer.public_file())
     if apk:
-        (top / "repositories").write_text(f"file://{upstream}/base/packages.adb\n{upstream}/kmods/packages.adb\n")
+        (top / "repositories").write_text(
+            f"file://{upstream}/base/packages.adb\n{upstream}/kmods/packages.adb\n"
+        )
     else:
         (top / "repositories.conf").write_text(
             f"## Remote package repositories\nsrc/gz openwrt_base file://{upstream}/base\n"
             f"src/gz openwrt_kmods file:{upstream}/kmods\n\n"
             "## This is the local package repository, do not remove!\nsrc imagebuilder file:packages\n\n"
-            "option check_signature\n")
+            "option check_signature\n"
+        )
     board, _, subtarget = target.partition("/")
     kernel_dir = top / "build_dir" / f"target-{arch}_musl" / f"linux-{board}_{subtarget}"
     kernel_dir.mkdir(parents=True)
     (kernel_dir / "kernel").write_bytes(b"KERNEL" * 1000)
     info = {
-        "dist": "openwrt", "version_number": version, "revision": "r28959-29397011cc",
-        "source_date_epoch": EPOCH, "target": target,
+        "dist": "openwrt",
+        "version_number": version,
+        "revision": "r28959-29397011cc",
+        "source_date_epoch": EPOCH,
+        "target": target,
         "architecture": {"x86_64": "x86_64", "mips_24kc": "mips"}.get(arch, "aarch64"),
-        "arch_packages": arch, "package_manager": "apk" if apk else "opkg",
+        "arch_packages": arch,
+        "package_manager": "apk" if apk else "opkg",
         "img_prefix_version": version != "SNAPSHOT",
         "default_packages": ["base-files", "busybox", "dnsmasq", "dropbear", "libc", "netifd"],
         "linux_kernel": {"version": "6.6.86", "release": "1", "vermagic": "abc"} if linux_kernel else None,
-        "filesystems": list(filesystems), "rootfs_filesystem_option": rootfs_filesystem_option,
-        "profiles_json_size": apk, "profiles": profiles,
+        "filesystems": list(filesystems),
+        "rootfs_filesystem_option": rootfs_filesystem_option,
+        "profiles_json_size": apk,
+        "profiles": profiles,
     }
     (top / ".targetinfo.json").write_text(json.dumps(info, indent=2))
     return FixtureIB(top, signer, info)
@@ -266,28 +344,37 @@ def build_ib(root: Path, *, apk: bool, target: str, profiles: dict, version: str
 
 X86_PROFILES = {
     "generic": {
-        "title": "Generic x86/64", "titles": [{"model": "x86/64", "vendor": "Generic"}],
-        "device_packages": ["kmod-e1000"], "supported_devices": [],
-        "images": [{"type": "combined", "filesystem": "squashfs", "suffix": "squashfs-combined.img.gz"},
-                   {"type": "combined-efi", "filesystem": "squashfs", "suffix": "squashfs-combined-efi.img.gz"},
-                   {"type": "combined", "filesystem": "ext4", "suffix": "ext4-combined.img.gz"},
-                   {"type": "combined-efi", "filesystem": "ext4", "suffix": "ext4-combined-efi.img.gz"}],
+        "title": "Generic x86/64",
+        "titles": [{"model": "x86/64", "vendor": "Generic"}],
+        "device_packages": ["kmod-e1000"],
+        "supported_devices": [],
+        "images": [
+            {"type": "combined", "filesystem": "squashfs", "suffix": "squashfs-combined.img.gz"},
+            {"type": "combined-efi", "filesystem": "squashfs", "suffix": "squashfs-combined-efi.img.gz"},
+            {"type": "combined", "filesystem": "ext4", "suffix": "ext4-combined.img.gz"},
+            {"type": "combined-efi", "filesystem": "ext4", "suffix": "ext4-combined-efi.img.gz"},
+        ],
         "file_size_limits": None,
     },
 }
 
 ATH79_PROFILES = {
     "tplink_archer-c7-v5": {
-        "title": "TP-Link Archer C7 v5", "titles": [{"model": "Archer C7", "variant": "v5", "vendor": "TP-Link"}],
+        "title": "TP-Link Archer C7 v5",
+        "titles": [{"model": "Archer C7", "variant": "v5", "vendor": "TP-Link"}],
         "device_packages": ["kmod-e1000", "-dnsmasq", "dnsmasq-full"],
         "supported_devices": ["tplink,archer-c7-v5", "archer-c7-v5"],
-        "images": [{"type": "sysupgrade", "filesystem": "squashfs", "suffix": "squashfs-sysupgrade.bin"},
-                   {"type": "factory", "filesystem": "squashfs", "suffix": "squashfs-factory.bin"}],
+        "images": [
+            {"type": "sysupgrade", "filesystem": "squashfs", "suffix": "squashfs-sysupgrade.bin"},
+            {"type": "factory", "filesystem": "squashfs", "suffix": "squashfs-factory.bin"},
+        ],
         "file_size_limits": {"image": 1_500_000},
     },
     "tiny_router": {
-        "title": "Tiny Router", "titles": [{"model": "Router", "vendor": "Tiny"}],
-        "device_packages": [], "supported_devices": ["tiny,router"],
+        "title": "Tiny Router",
+        "titles": [{"model": "Router", "vendor": "Tiny"}],
+        "device_packages": [],
+        "supported_devices": ["tiny,router"],
         "images": [{"type": "sysupgrade", "filesystem": "squashfs", "suffix": "squashfs-sysupgrade.bin"}],
         "file_size_limits": {"image": 900_000},
     },

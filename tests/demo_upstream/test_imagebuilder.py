@@ -28,8 +28,13 @@ from tests.support.requirements import require_executable
 
 @pytest.fixture(scope="module", autouse=True)
 def tools() -> None:
-    for name, package in (("make", "make"), ("mksquashfs", "squashfs-tools"), ("unsquashfs", "squashfs-tools"),
-                          ("mke2fs", "e2fsprogs"), ("debugfs", "e2fsprogs")):
+    for name, package in (
+        ("make", "make"),
+        ("mksquashfs", "squashfs-tools"),
+        ("unsquashfs", "squashfs-tools"),
+        ("mke2fs", "e2fsprogs"),
+        ("debugfs", "e2fsprogs"),
+    ):
         require_executable(name, package)
 
 
@@ -40,14 +45,27 @@ def x86(tmp_path_factory: pytest.TempPathFactory) -> FixtureIB:
 
 @pytest.fixture(scope="module")
 def ath79(tmp_path_factory: pytest.TempPathFactory) -> FixtureIB:
-    return build_ib(tmp_path_factory.mktemp("ath79"), apk=False, target="ath79/generic", profiles=ATH79_PROFILES,
-                    version="23.05.5", linux_kernel=False, filesystems=("squashfs",))
+    return build_ib(
+        tmp_path_factory.mktemp("ath79"),
+        apk=False,
+        target="ath79/generic",
+        profiles=ATH79_PROFILES,
+        version="23.05.5",
+        linux_kernel=False,
+        filesystems=("squashfs",),
+    )
 
 
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory: pytest.TempPathFactory) -> FixtureIB:
-    return build_ib(tmp_path_factory.mktemp("apk"), apk=True, target="x86/64", profiles=X86_PROFILES,
-                    version="SNAPSHOT", rootfs_filesystem_option=True)
+    return build_ib(
+        tmp_path_factory.mktemp("apk"),
+        apk=True,
+        target="x86/64",
+        profiles=X86_PROFILES,
+        version="SNAPSHOT",
+        rootfs_filesystem_option=True,
+    )
 
 
 def make(ib: FixtureIB | Path, target: str, **variables: str) -> subprocess.CompletedProcess[str]:
@@ -98,7 +116,9 @@ def test_val_prints_variables(x86: FixtureIB) -> None:
     assert make(x86, "val.ARCH_PACKAGES").stdout == "x86_64\n"
     assert make(x86, "val.TARGETID").stdout == "x86/64\n"
     assert make(x86, "val.REVISION").stdout == "r28959-29397011cc\n"
-    assert make(x86, "val.KERNEL_BUILD_DIR").stdout.strip().endswith("build_dir/target-x86_64_musl/linux-x86_64")
+    assert (
+        make(x86, "val.KERNEL_BUILD_DIR").stdout.strip().endswith("build_dir/target-x86_64_musl/linux-x86_64")
+    )
     assert make(x86, "val.BIN_DIR", BIN_DIR="/somewhere").stdout == "/somewhere\n"
     undefined = make(x86, "val.NO_SUCH_VAR")
     assert undefined.returncode == 0
@@ -120,7 +140,9 @@ def test_manifest_opkg_resolves_and_strips_abi(x86: FixtureIB) -> None:
     stripped = manifest(make(x86, "manifest", PROFILE="generic", PACKAGES="luci -dropbear", STRIP_ABI="1"))
     assert stripped["libubox"] == "2024.03.29-1"
     assert "dropbear" not in stripped  # user removal of a default package
-    assert stripped["uhttpd"] == "2023.06.25-1"  # first satisfiable alternative of "nonexistent-server | uhttpd"
+    assert (
+        stripped["uhttpd"] == "2023.06.25-1"
+    )  # first satisfiable alternative of "nonexistent-server | uhttpd"
     assert stripped["kmod-e1000"] == "6.6.86-1"  # device package, from the second feed
     assert stripped["kernel"] == "6.6.86-1-abc" and stripped["libc"] == "1.2.5-4"  # local packages/
     raw = manifest(make(x86, "manifest", PROFILE="DEVICE_generic", PACKAGES="luci"))
@@ -154,8 +176,10 @@ def test_conflicts_and_unsatisfiable_versions_opkg(x86: FixtureIB) -> None:
     assert result.returncode == 2
     assert " * check_conflicts_for: The following packages conflict with dnsmasq-full:\n" in result.stderr
     assert " * check_conflicts_for: \tdnsmasq \n" in result.stderr
-    assert " * satisfy_dependencies_for: Cannot satisfy the following dependencies for needs-newer:\n" \
-           " * \tlibubox (>= 2099)\n * opkg_install_cmd: Cannot install package needs-newer.\n" in result.stderr
+    assert (
+        " * satisfy_dependencies_for: Cannot satisfy the following dependencies for needs-newer:\n"
+        " * \tlibubox (>= 2099)\n * opkg_install_cmd: Cannot install package needs-newer.\n" in result.stderr
+    )
     assert manifest(make(x86, "manifest", PROFILE="generic", PACKAGES="dnsmasq-full -dnsmasq"))
 
 
@@ -163,7 +187,10 @@ def test_unknown_profile(x86: FixtureIB, tmp_path: Path) -> None:
     for target in ("manifest", "image"):
         result = make(x86, target, PROFILE="nope", BIN_DIR=str(tmp_path))
         assert result.returncode == 2  # the recipe exits 1; make reports it and exits 2
-        assert result.stdout == 'Profile "nope" does not exist!\nUse "make info" to get a list of available profile names.\n'
+        assert (
+            result.stdout
+            == 'Profile "nope" does not exist!\nUse "make info" to get a list of available profile names.\n'
+        )
         assert "_check_profile] Error 1" in result.stderr
 
 
@@ -176,17 +203,35 @@ def test_image_x86_opkg(x86: FixtureIB, tmp_path: Path) -> None:
     (files / "etc/uci-defaults/99-asu-defaults").write_text("uci set system.@system[0].hostname=demo\n")
     (files / "etc/banner").write_text("custom banner\n")
     bin_dir = tmp_path / "bin"
-    result = make(x86, "image", PROFILE="generic", PACKAGES="luci", FILES=str(files), BIN_DIR=str(bin_dir),
-                  EXTRA_IMAGE_NAME="Build_ID 42", ROOTFS_PARTSIZE="8", DISABLED_SERVICES="dropbear",
-                  ROOTFS_FILESYSTEM="ext4", STRIP_ABI="1")
+    result = make(
+        x86,
+        "image",
+        PROFILE="generic",
+        PACKAGES="luci",
+        FILES=str(files),
+        BIN_DIR=str(bin_dir),
+        EXTRA_IMAGE_NAME="Build_ID 42",
+        ROOTFS_PARTSIZE="8",
+        DISABLED_SERVICES="dropbear",
+        ROOTFS_FILESYSTEM="ext4",
+        STRIP_ABI="1",
+    )
     assert result.returncode == 0, result.stderr
     prefix = "openwrt-24.10.4-build-id-42-x86-64-generic"
-    names = {f"{prefix}-{fs}-{kind}.img.gz" for fs in ("squashfs", "ext4") for kind in ("combined", "combined-efi")}
+    names = {
+        f"{prefix}-{fs}-{kind}.img.gz" for fs in ("squashfs", "ext4") for kind in ("combined", "combined-efi")
+    }
     # ROOTFS_FILESYSTEM is ignored: this IB predates the option, so every filesystem is built.
-    assert {p.name for p in bin_dir.iterdir()} == names | {f"{prefix}.manifest", "profiles.json", "sha256sums"}
+    assert {p.name for p in bin_dir.iterdir()} == names | {
+        f"{prefix}.manifest",
+        "profiles.json",
+        "sha256sums",
+    }
 
     profiles = json.loads((bin_dir / "profiles.json").read_text())
-    assert (bin_dir / "profiles.json").read_text() == json.dumps(profiles, sort_keys=True, separators=(",", ":"))
+    assert (bin_dir / "profiles.json").read_text() == json.dumps(
+        profiles, sort_keys=True, separators=(",", ":")
+    )
     assert profiles["linux_kernel"] == {"version": "6.6.86", "release": "1", "vermagic": "abc"}
     assert profiles["version_code"] == "r28959-29397011cc" and profiles["target"] == "x86/64"
     entry = profiles["profiles"]["generic"]
@@ -215,9 +260,13 @@ def test_image_x86_opkg(x86: FixtureIB, tmp_path: Path) -> None:
         assert (rootfs / "etc/rc.d/S10boot").is_symlink() and (rootfs / "etc/rc.d/K90boot").is_symlink()
         assert not list((rootfs / "etc/rc.d").glob("*dropbear"))
         status = (rootfs / "usr/lib/opkg/status").read_text()
-        assert "Package: luci\nVersion: 25.001-1\nDepends: libc, nonexistent-server | uhttpd\n" \
-               "Status: install user installed\n" in status
-        assert "Package: uhttpd\nVersion: 2023.06.25-1\nDepends: libc\nStatus: install ok installed\n" in status
+        assert (
+            "Package: luci\nVersion: 25.001-1\nDepends: libc, nonexistent-server | uhttpd\n"
+            "Status: install user installed\n" in status
+        )
+        assert (
+            "Package: uhttpd\nVersion: 2023.06.25-1\nDepends: libc\nStatus: install ok installed\n" in status
+        )
         assert "Package: libubox20240329\n" in status
         assert (rootfs / "usr/lib/opkg/info/luci.control").read_text().startswith("Package: luci\n")
         assert "/www/luci-static/index.html" in (rootfs / "usr/lib/opkg/info/luci.list").read_text()
@@ -225,7 +274,9 @@ def test_image_x86_opkg(x86: FixtureIB, tmp_path: Path) -> None:
 
 
 def test_ext4_partition_too_small_fails_like_the_real_one(x86: FixtureIB, tmp_path: Path) -> None:
-    result = make(x86, "image", PROFILE="generic", PACKAGES="bigfile", BIN_DIR=str(tmp_path), ROOTFS_PARTSIZE="2")
+    result = make(
+        x86, "image", PROFILE="generic", PACKAGES="bigfile", BIN_DIR=str(tmp_path), ROOTFS_PARTSIZE="2"
+    )
     assert result.returncode == 2
     assert "error: ext4_allocate_best_fit_partial: failed to allocate " in result.stderr
     assert "blocks, out of space?" in result.stderr
@@ -275,7 +326,9 @@ def test_flash_limit_drops_the_image_and_succeeds(ath79: FixtureIB, tmp_path: Pa
 
 
 def test_manifest_apk(snapshot: FixtureIB) -> None:
-    result = make(snapshot, "manifest", PROFILE="generic", PACKAGES="luci libubox busybox=1.36.1-r1", STRIP_ABI="1")
+    result = make(
+        snapshot, "manifest", PROFILE="generic", PACKAGES="luci libubox busybox=1.36.1-r1", STRIP_ABI="1"
+    )
     packages = manifest(result)
     assert list(packages) == sorted(packages)
     assert packages["libubox"] == "2024.03.29-r1" and packages["luci"] == "25.001-r1"
@@ -285,8 +338,10 @@ def test_manifest_apk(snapshot: FixtureIB) -> None:
 def test_apk_failures(snapshot: FixtureIB) -> None:
     result = make(snapshot, "manifest", PROFILE="generic", PACKAGES="nope dnsmasq-full")
     assert result.returncode == 2
-    assert "ERROR: unable to select packages:\n  nope (no such package):\n    required by: world[nope]\n" \
-           in result.stderr
+    assert (
+        "ERROR: unable to select packages:\n  nope (no such package):\n    required by: world[nope]\n"
+        in result.stderr
+    )
     assert "  dnsmasq-full-2.90-r1:\n    conflicts: dnsmasq-2.90-r1[dnsmasq=2.90-r1]\n" in result.stderr
     assert "make[2]: *** [Makefile:234: package_install] Error 1" in result.stderr
     assert make(snapshot, "manifest", PROFILE="generic", PACKAGES="busybox=9.9-r1").returncode == 2
@@ -296,11 +351,21 @@ def test_image_apk_with_rootfs_filesystem(snapshot: FixtureIB, tmp_path: Path) -
     bad = make(snapshot, "image", PROFILE="generic", ROOTFS_FILESYSTEM="btrfs", BIN_DIR=str(tmp_path))
     assert bad.returncode == 2
     assert bad.stdout == 'Filesystem "btrfs" is not available!\nAvailable filesystems: squashfs ext4\n'
-    result = make(snapshot, "image", PROFILE="generic", PACKAGES="uhttpd", ROOTFS_FILESYSTEM="ext4",
-                  ROOTFS_PARTSIZE="8", BIN_DIR=str(tmp_path))
+    result = make(
+        snapshot,
+        "image",
+        PROFILE="generic",
+        PACKAGES="uhttpd",
+        ROOTFS_FILESYSTEM="ext4",
+        ROOTFS_PARTSIZE="8",
+        BIN_DIR=str(tmp_path),
+    )
     assert result.returncode == 0, result.stderr
     images = sorted(p.name for p in tmp_path.glob("*.img.gz"))
-    assert images == ["openwrt-x86-64-generic-ext4-combined-efi.img.gz", "openwrt-x86-64-generic-ext4-combined.img.gz"]
+    assert images == [
+        "openwrt-x86-64-generic-ext4-combined-efi.img.gz",
+        "openwrt-x86-64-generic-ext4-combined.img.gz",
+    ]
     entry = json.loads((tmp_path / "profiles.json").read_text())["profiles"]["generic"]
     assert all(i["size"] == (tmp_path / i["name"]).stat().st_size for i in entry["images"])
     root = firmware.extract_rootfs(tmp_path / images[0], tmp_path / "root")
@@ -370,14 +435,18 @@ def test_clean_removes_outputs(x86: FixtureIB, tmp_path: Path) -> None:
 
 
 def test_ed25519_verifier_matches_rfc8032_and_pynacl() -> None:
-    spec = importlib.util.spec_from_file_location("mini_ib_ed25519", PROGRAM_DIR / "scripts" / "mini_ib_ed25519.py")
+    spec = importlib.util.spec_from_file_location(
+        "mini_ib_ed25519", PROGRAM_DIR / "scripts" / "mini_ib_ed25519.py"
+    )
     assert spec is not None and spec.loader is not None
     ed25519 = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ed25519)
     # RFC 8032 section 7.1, test 2
     public = bytes.fromhex("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c")
-    signature = bytes.fromhex("92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
-                              "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00")
+    signature = bytes.fromhex(
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+        "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"
+    )
     assert ed25519.verify(public, b"\x72", signature)
     assert not ed25519.verify(public, b"\x73", signature)
     key = nacl.signing.SigningKey(b"\x07" * 32)

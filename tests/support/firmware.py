@@ -43,7 +43,7 @@ def image_kind(image: Path) -> str:
     data = _image_bytes(image)
     if data[:4] == b"hsqs":
         return "squashfs"
-    if len(data) > EXT4_MAGIC_OFFSET + 2 and data[EXT4_MAGIC_OFFSET:EXT4_MAGIC_OFFSET + 2] == b"\x53\xef":
+    if len(data) > EXT4_MAGIC_OFFSET + 2 and data[EXT4_MAGIC_OFFSET : EXT4_MAGIC_OFFSET + 2] == b"\x53\xef":
         return "ext4"
     if data[:8] == b"MINIFACT":
         return "factory"
@@ -62,11 +62,11 @@ def _parts(image: Path) -> tuple[bytes, bytes]:
         return b"", data
     if kind == "factory":
         _, _, kernel_size, offset, size, _ = FACTORY_HEADER.unpack_from(data)
-        return data[FACTORY_HEADER.size:FACTORY_HEADER.size + kernel_size], data[offset:offset + size]
+        return data[FACTORY_HEADER.size : FACTORY_HEADER.size + kernel_size], data[offset : offset + size]
     if kind == "disk":
         (_, boot_start, boot_count, _), (_, start, count, _) = partitions(image)[:2]
-        boot = data[boot_start * SECTOR:(boot_start + boot_count) * SECTOR]
-        return boot.rstrip(b"\0"), data[start * SECTOR:(start + count) * SECTOR]
+        boot = data[boot_start * SECTOR : (boot_start + boot_count) * SECTOR]
+        return boot.rstrip(b"\0"), data[start * SECTOR : (start + count) * SECTOR]
     with tarfile.open(image) as archive:
         members = {m.name.split("/", 1)[-1]: m for m in archive.getmembers() if m.isfile()}
         kernel = archive.extractfile(members["kernel"])
@@ -85,7 +85,7 @@ def rootfs_filesystem(image: Path) -> str:
     rootfs = _parts(image)[1]
     if rootfs[:4] == b"hsqs":
         return "squashfs"
-    if rootfs[EXT4_MAGIC_OFFSET:EXT4_MAGIC_OFFSET + 2] == b"\x53\xef":
+    if rootfs[EXT4_MAGIC_OFFSET : EXT4_MAGIC_OFFSET + 2] == b"\x53\xef":
         return "ext4"
     raise ValueError(f"no known filesystem in {image.name}")
 
@@ -98,11 +98,16 @@ def extract_rootfs(image: Path, dest: Path) -> Path:
         fs_file = Path(work) / f"root.{filesystem}"
         fs_file.write_bytes(rootfs)
         if filesystem == "squashfs":
-            subprocess.run(["unsquashfs", "-q", "-n", "-no-xattrs", "-d", str(dest), str(fs_file)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["unsquashfs", "-q", "-n", "-no-xattrs", "-d", str(dest), str(fs_file)],
+                check=True,
+                capture_output=True,
+            )
         else:
             dest.mkdir(parents=True)
-            subprocess.run(["debugfs", "-R", f"rdump / {dest}", str(fs_file)], check=True, capture_output=True)
+            subprocess.run(
+                ["debugfs", "-R", f"rdump / {dest}", str(fs_file)], check=True, capture_output=True
+            )
             # rdump of "/" lands the tree in dest/ itself on e2fsprogs 1.47; keep lost+found out of listings.
             lost = dest / "lost+found"
             if lost.is_dir() and not any(lost.iterdir()):

@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mini_ib_feeds as feeds  # noqa: E402
-import mini_ib_images as images  # noqa: E402
-import mini_ib_rootfs as rootfs  # noqa: E402
-from mini_ib_resolver import Problem, Resolution, Universe, resolve  # noqa: E402
+import mini_ib_feeds as feeds
+import mini_ib_images as images
+import mini_ib_rootfs as rootfs
+from mini_ib_resolver import Problem, Resolution, Universe, resolve
 
 DEFAULT_ROOTFS_PARTSIZE = 104
 USAGE = """\
@@ -48,7 +48,7 @@ Building images:
 	make image FILES="<path>" # include extra files from <path>
 	make image BIN_DIR="<path>" # alternative output directory for the images
 	make image EXTRA_IMAGE_NAME="<string>" # Add this to the output image filename (sanitized)
-	make image DISABLED_SERVICES="<svc1> [<svc2> [<svc3> ..]]" # Which services in /etc/init.d/ should be disabled
+	make image DISABLED_SERVICES="<svc1> [<svc2> [<svc3> ..]]" # services in /etc/init.d/ to disable
 	make image ROOTFS_PARTSIZE="<size>" # override the default rootfs partition size in MegaBytes
 	make image ROOTFS_FILESYSTEM="<fs>" # build only this rootfs filesystem (when supported)
 
@@ -101,14 +101,19 @@ class Context:
         profile = self.var("PROFILE")
         if not profile:
             return None
-        return profile[len("DEVICE_"):] if profile.startswith("DEVICE_") else profile
+        return profile[len("DEVICE_") :] if profile.startswith("DEVICE_") else profile
 
     def bin_dir(self) -> Path:
         value = self.var("BIN_DIR")
         return Path(value) if value else self.top / "bin" / "targets" / self.board / self.subtarget
 
     def kernel_build_dir(self) -> Path:
-        return self.top / "build_dir" / f"target-{self.info['arch_packages']}_musl" / f"linux-{self.board}_{self.subtarget}"
+        return (
+            self.top
+            / "build_dir"
+            / f"target-{self.info['arch_packages']}_musl"
+            / f"linux-{self.board}_{self.subtarget}"
+        )
 
     def variables(self) -> dict[str, str]:
         """What ``make val.VAR`` can print."""
@@ -140,14 +145,21 @@ class Context:
         }
 
     def img_prefix(self) -> str:
-        return images.img_prefix(self.info.get("dist", "openwrt"), self.info["version_number"],
-                                 bool(self.info.get("img_prefix_version")), self.var("EXTRA_IMAGE_NAME"),
-                                 self.info["target"])
+        return images.img_prefix(
+            self.info.get("dist", "openwrt"),
+            self.info["version_number"],
+            bool(self.info.get("img_prefix_version")),
+            self.var("EXTRA_IMAGE_NAME"),
+            self.info["target"],
+        )
 
     def rootfs_partsize(self) -> int:
         value = self.var("ROOTFS_PARTSIZE")
-        return int(value) if value.isdigit() and int(value) > 0 else int(
-            self.info.get("rootfs_partsize") or DEFAULT_ROOTFS_PARTSIZE)
+        return (
+            int(value)
+            if value.isdigit() and int(value) > 0
+            else int(self.info.get("rootfs_partsize") or DEFAULT_ROOTFS_PARTSIZE)
+        )
 
 
 def err(text: str) -> None:
@@ -162,9 +174,12 @@ def cmd_info(ctx: Context) -> None:
     lines = [f'Current Target: "{info["target"]}"']
     if info.get("architecture"):
         lines.append(f'Current Architecture: "{info["architecture"]}"')
-    lines += [f'Current Revision: "{info["revision"]}"',
-              "Default Packages: " + " ".join(info.get("default_packages", [])),
-              "Available Profiles:", ""]
+    lines += [
+        f'Current Revision: "{info["revision"]}"',
+        "Default Packages: " + " ".join(info.get("default_packages", [])),
+        "Available Profiles:",
+        "",
+    ]
     for profile_id, profile in info.get("profiles", {}).items():
         lines.append(f"{profile_id}:")
         if profile.get("title"):
@@ -313,8 +328,11 @@ def cmd_package_list(ctx: Context) -> None:
 
 
 def kernel_blob(ctx: Context) -> bytes:
-    """The kernel put into images: ``KERNEL_BUILD_DIR/kernel``, else any ``build_dir/**/kernel``."""
+    """The kernel put into images: ``.targetinfo.json`` ``kernel_image`` (IB-relative), else
+    ``KERNEL_BUILD_DIR/kernel``, else any ``build_dir/**/kernel``."""
     candidates = [ctx.kernel_build_dir() / "kernel", *sorted((ctx.top / "build_dir").glob("**/kernel"))]
+    if ctx.info.get("kernel_image"):
+        candidates.insert(0, ctx.top / ctx.info["kernel_image"])
     for path in candidates:
         if path.is_file():
             return path.read_bytes()
@@ -342,8 +360,9 @@ def stage_rootfs(ctx: Context, resolution: Resolution, root: Path) -> None:
     if ctx.apk:
         rootfs.write_apk_state(root, resolution.selected, resolution.requested, file_lists)
     else:
-        rootfs.write_opkg_state(root, resolution.selected, set(resolution.requested), control_files,
-                                file_lists, epoch)
+        rootfs.write_opkg_state(
+            root, resolution.selected, set(resolution.requested), control_files, file_lists, epoch
+        )
     rootfs.write_release_files(root, ctx.info)
     files = ctx.var("FILES")
     if files:
@@ -396,8 +415,15 @@ def build_profile(ctx: Context, universe: Universe, profile_id: str, work: Path,
             name = f"{prefix}-{entry['suffix']}"
             staged = work / "tmp" / name
             staged.parent.mkdir(exist_ok=True)
-            images.build_image(entry["type"], profile_id, kernel, filesystems[entry.get("filesystem", "squashfs")],
-                               partsize, staged, epoch)
+            images.build_image(
+                entry["type"],
+                profile_id,
+                kernel,
+                filesystems[entry.get("filesystem", "squashfs")],
+                partsize,
+                staged,
+                epoch,
+            )
             size = staged.stat().st_size
             if limit and size > int(limit):
                 err(f"    WARNING: Image file {staged} is too big: {size} > {limit}")
@@ -413,7 +439,9 @@ def build_profile(ctx: Context, universe: Universe, profile_id: str, work: Path,
         err("make[1]: *** [Makefile:153: _call_image] Error 2")
         raise BuildFailed(2) from error
 
-    (bin_dir / f"{prefix}.manifest").write_text("".join(f"{line}\n" for line in manifest_lines(ctx, resolution)))
+    (bin_dir / f"{prefix}.manifest").write_text(
+        "".join(f"{line}\n" for line in manifest_lines(ctx, resolution))
+    )
     return profile_entry(ctx, profile, prefix, bin_dir, built)
 
 
@@ -504,9 +532,15 @@ def main(argv: list[str]) -> int:
         err(f"cannot read {top / '.targetinfo.json'}: {error}")
         return 2
     ctx = Context(top, info, dict(os.environ))
-    commands = {"info": cmd_info, "manifest": cmd_manifest, "image": cmd_image,
-                "package_list": cmd_package_list, "check_profile": cmd_check_profile,
-                "check_rootfs_filesystem": cmd_check_rootfs_filesystem, "clean": cmd_clean}
+    commands = {
+        "info": cmd_info,
+        "manifest": cmd_manifest,
+        "image": cmd_image,
+        "package_list": cmd_package_list,
+        "check_profile": cmd_check_profile,
+        "check_rootfs_filesystem": cmd_check_rootfs_filesystem,
+        "clean": cmd_clean,
+    }
     try:
         if command == "val":
             cmd_val(ctx, argv[1] if len(argv) > 1 else "")

@@ -16,7 +16,6 @@ import json
 import re
 import tarfile
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,7 +92,7 @@ def resolve_location(url: str, base: Path) -> str | Path:
     if url.startswith(("http://", "https://")):
         return url
     if url.startswith("file:"):
-        rest = url[len("file:"):]
+        rest = url[len("file:") :]
         if rest.startswith("//"):
             rest = urllib.parse.urlparse(url).path
         path = Path(urllib.parse.unquote(rest))
@@ -108,6 +107,8 @@ def fetch(url: str, base: Path) -> bytes:
     try:
         if isinstance(location, Path):
             return location.read_bytes()
+        import urllib.request  # only remote feeds need it; importing it costs a tenth of a second
+
         with urllib.request.urlopen(location, timeout=60) as response:
             return response.read()
     except OSError as error:
@@ -223,7 +224,10 @@ def package_from_control(fields: dict[str, str], control: str = "") -> Package:
     return Package(
         name=fields["Package"],
         version=fields.get("Version", ""),
-        depends=[[parse_relation(alt) for alt in item.split("|")] for item in _split_list(fields.get("Depends", ""))],
+        depends=[
+            [parse_relation(alt) for alt in item.split("|")]
+            for item in _split_list(fields.get("Depends", ""))
+        ],
         provides=[(name, version) for name, _, version in provides],
         conflicts=[parse_relation(c) for c in _split_list(fields.get("Conflicts", ""))],
         abi_version=fields.get("ABIVersion", ""),
@@ -265,11 +269,18 @@ def package_from_apk_entry(entry: dict) -> Package:
         name, _, version = item.partition("=")
         provides.append((name, version or None))
     return Package(
-        name=entry["name"], version=entry["version"], depends=depends, provides=provides,
-        conflicts=conflicts, abi_version=entry.get("abi_version") or "",
-        architecture=entry.get("arch", entry.get("architecture", "")), filename=entry.get("file", ""),
-        size=int(entry.get("size", 0) or 0), sha256=entry.get("sha256", ""),
-        installed_size=int(entry.get("installed_size", 0) or 0), description=entry.get("description", ""),
+        name=entry["name"],
+        version=entry["version"],
+        depends=depends,
+        provides=provides,
+        conflicts=conflicts,
+        abi_version=entry.get("abi_version") or "",
+        architecture=entry.get("arch", entry.get("architecture", "")),
+        filename=entry.get("file", ""),
+        size=int(entry.get("size", 0) or 0),
+        sha256=entry.get("sha256", ""),
+        installed_size=int(entry.get("installed_size", 0) or 0),
+        description=entry.get("description", ""),
     )
 
 

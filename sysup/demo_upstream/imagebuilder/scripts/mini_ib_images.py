@@ -43,7 +43,9 @@ class OutOfSpace(ImageError):
     """The content does not fit the ext4 partition (``blocks`` that could not be allocated)."""
 
     def __init__(self, blocks: int, target: Path) -> None:
-        super().__init__(f"error: ext4_allocate_best_fit_partial: failed to allocate {blocks} blocks, out of space?")
+        super().__init__(
+            f"error: ext4_allocate_best_fit_partial: failed to allocate {blocks} blocks, out of space?"
+        )
         self.blocks = blocks
         self.target = target
 
@@ -68,8 +70,23 @@ def img_prefix(dist: str, version: str, with_version: bool, extra: str, target: 
 
 
 def build_squashfs(root: Path, output: Path, epoch: int) -> None:
-    command = ["mksquashfs", str(root), str(output), "-noappend", "-all-root", "-no-progress", "-quiet",
-               "-comp", "xz", "-b", "256K", "-mkfs-time", str(epoch), "-all-time", str(epoch)]
+    command = [
+        "mksquashfs",
+        str(root),
+        str(output),
+        "-noappend",
+        "-all-root",
+        "-no-progress",
+        "-quiet",
+        "-comp",
+        "xz",
+        "-b",
+        "256K",
+        "-mkfs-time",
+        str(epoch),
+        "-all-time",
+        str(epoch),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise ImageError(f"mksquashfs failed: {result.stderr.strip() or result.stdout.strip()}")
@@ -93,9 +110,29 @@ def build_ext4(root: Path, output: Path, size_mb: int, epoch: int, label: str) -
     if output.exists():
         output.unlink()
     env = dict(os.environ, E2FSPROGS_FAKE_TIME=str(epoch))
-    command = ["mke2fs", "-q", "-F", "-t", "ext4", "-b", str(block_size), "-m", "0", "-O", "^has_journal",
-               "-L", "rootfs", "-U", fs_uuid, "-E", f"root_owner=0:0,hash_seed={fs_uuid}",
-               "-d", str(root), str(output), str(blocks)]
+    command = [
+        "mke2fs",
+        "-q",
+        "-F",
+        "-t",
+        "ext4",
+        "-b",
+        str(block_size),
+        "-m",
+        "0",
+        "-O",
+        "^has_journal",
+        "-L",
+        "rootfs",
+        "-U",
+        fs_uuid,
+        "-E",
+        f"root_owner=0:0,hash_seed={fs_uuid}",
+        "-d",
+        str(root),
+        str(output),
+        str(blocks),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
         text = result.stderr + result.stdout
@@ -116,7 +153,9 @@ def _chown_root(root: Path, image: Path, env: dict[str, str]) -> None:
         commands.append(f"sif {quoted} uid 0\nsif {quoted} gid 0\n")
     script = image.with_suffix(".debugfs")
     script.write_text("".join(commands))
-    subprocess.run(["debugfs", "-w", "-f", str(script), str(image)], capture_output=True, env=env, check=False)
+    subprocess.run(
+        ["debugfs", "-w", "-f", str(script), str(image)], capture_output=True, env=env, check=False
+    )
     script.unlink()
 
 
@@ -124,8 +163,9 @@ def _mbr(partitions: list[tuple[int, int, int, bool]], signature: bytes) -> byte
     """A master boot record with (type, first LBA, sector count, bootable) entries."""
     table = b""
     for kind, start, count, bootable in partitions:
-        table += struct.pack("<B3sB3sII", 0x80 if bootable else 0, b"\xfe\xff\xff", kind, b"\xfe\xff\xff",
-                             start, count)
+        table += struct.pack(
+            "<B3sB3sII", 0x80 if bootable else 0, b"\xfe\xff\xff", kind, b"\xfe\xff\xff", start, count
+        )
     table = table.ljust(64, b"\0")
     return b"\0" * 440 + signature[:4] + b"\0\0" + table + b"\x55\xaa"
 
@@ -154,10 +194,17 @@ def disk_image(kernel: bytes, rootfs: Path, rootfs_mb: int, output: Path, efi: b
         raise ImageError(f"rootfs image {rootfs.name} is larger than the {rootfs_mb} MB rootfs partition")
     root_start = FIRST_SECTOR + boot_sectors
     signature = hashlib.sha256(output.name.encode()).digest()
-    mbr = _mbr([(0xEF if efi else 0x83, FIRST_SECTOR, boot_sectors, True),
-                (0x83, root_start, root_bytes // SECTOR, False)], signature)
+    mbr = _mbr(
+        [
+            (0xEF if efi else 0x83, FIRST_SECTOR, boot_sectors, True),
+            (0x83, root_start, root_bytes // SECTOR, False),
+        ],
+        signature,
+    )
     with output.open("wb") as raw:
-        out: io.BufferedIOBase = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if compress else raw
+        out: io.BufferedIOBase = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if compress else raw
+        )
         _write_padded(out, mbr, FIRST_SECTOR * SECTOR)
         _write_padded(out, kernel, boot_sectors * SECTOR)
         _write_padded(out, rootfs, root_bytes)
@@ -192,7 +239,9 @@ def sysupgrade_tar(device: str, kernel: bytes, rootfs: Path, output: Path, epoch
 def factory_image(device: str, kernel: bytes, rootfs: Path, output: Path) -> None:
     rootfs_data = rootfs.read_bytes()
     offset = -(-(FACTORY_HEADER.size + len(kernel)) // FACTORY_ALIGN) * FACTORY_ALIGN
-    header = FACTORY_HEADER.pack(FACTORY_MAGIC, 1, len(kernel), offset, len(rootfs_data), device.encode()[:40])
+    header = FACTORY_HEADER.pack(
+        FACTORY_MAGIC, 1, len(kernel), offset, len(rootfs_data), device.encode()[:40]
+    )
     with output.open("wb") as out:
         out.write(header)
         out.write(kernel)
@@ -200,8 +249,9 @@ def factory_image(device: str, kernel: bytes, rootfs: Path, output: Path) -> Non
         out.write(rootfs_data)
 
 
-def build_image(kind: str, device: str, kernel: bytes, rootfs: Path, rootfs_mb: int, output: Path,
-                epoch: int) -> None:
+def build_image(
+    kind: str, device: str, kernel: bytes, rootfs: Path, rootfs_mb: int, output: Path, epoch: int
+) -> None:
     """Write one image of type ``kind``; a name ending in ``.gz`` gets gzipped (``gzip -9n``)."""
     compress = output.name.endswith(".gz")
     if kind in DISK_TYPES:
@@ -217,7 +267,10 @@ def build_image(kind: str, device: str, kernel: bytes, rootfs: Path, rootfs_mb: 
     else:
         factory_image(device, kernel, rootfs, plain)
     if compress:
-        with plain.open("rb") as source, output.open("wb") as raw, \
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out:
+        with (
+            plain.open("rb") as source,
+            output.open("wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as out,
+        ):
             shutil.copyfileobj(source, out)
         plain.unlink()

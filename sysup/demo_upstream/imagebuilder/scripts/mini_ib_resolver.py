@@ -115,8 +115,11 @@ class Resolver:
                     break
             else:
                 text = " | ".join(_relation_text(r, self.universe.apk) for r in group)
-                problems.append(Problem("unsatisfied", group[0][0], required_by=package.name,
-                                        relation=text, subject=package))
+                problems.append(
+                    Problem(
+                        "unsatisfied", group[0][0], required_by=package.name, relation=text, subject=package
+                    )
+                )
                 ok = False
         return ok
 

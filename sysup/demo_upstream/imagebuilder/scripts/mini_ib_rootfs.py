@@ -79,8 +79,14 @@ def install_package(package: Package, data: bytes, root: Path, apk: bool) -> lis
     return extract_tar(payload, root)
 
 
-def write_opkg_state(root: Path, packages: list[Package], user: set[str], control_files: dict[str, dict[str, bytes]],
-                     file_lists: dict[str, list[str]], installed_time: int) -> None:
+def write_opkg_state(
+    root: Path,
+    packages: list[Package],
+    user: set[str],
+    control_files: dict[str, dict[str, bytes]],
+    file_lists: dict[str, list[str]],
+    installed_time: int,
+) -> None:
     """``/usr/lib/opkg/status`` and ``/usr/lib/opkg/info/<pkg>.{control,list,postinst…}``."""
     info = root / "usr/lib/opkg/info"
     info.mkdir(parents=True, exist_ok=True)
@@ -102,7 +108,9 @@ def write_opkg_state(root: Path, packages: list[Package], user: set[str], contro
         scripts = control_files.get(package.name, {})
         control_text = scripts.get("control", b"").decode() or _control_from_index(package)
         (info / f"{package.name}.control").write_text(control_text)
-        (info / f"{package.name}.list").write_text("".join(f"{path}\n" for path in file_lists.get(package.name, [])))
+        (info / f"{package.name}.list").write_text(
+            "".join(f"{path}\n" for path in file_lists.get(package.name, []))
+        )
         for script in _CONTROL_SCRIPTS:
             if script in scripts:
                 path = info / f"{package.name}.{script}"
@@ -112,20 +120,43 @@ def write_opkg_state(root: Path, packages: list[Package], user: set[str], contro
 
 
 def _control_from_index(package: Package) -> str:
-    keep = ("Package", "Version", "Depends", "Conflicts", "Provides", "Source", "SourceName", "License",
-            "Section", "ABIVersion", "Architecture", "Installed-Size", "Description")
-    lines = [line for line in package.control.splitlines() if line.split(":", 1)[0] in keep or line.startswith(" ")]
+    keep = (
+        "Package",
+        "Version",
+        "Depends",
+        "Conflicts",
+        "Provides",
+        "Source",
+        "SourceName",
+        "License",
+        "Section",
+        "ABIVersion",
+        "Architecture",
+        "Installed-Size",
+        "Description",
+    )
+    lines = [
+        line for line in package.control.splitlines() if line.split(":", 1)[0] in keep or line.startswith(" ")
+    ]
     return "\n".join(lines) + "\n"
 
 
-def write_apk_state(root: Path, packages: list[Package], world: list[str], file_lists: dict[str, list[str]]) -> None:
+def write_apk_state(
+    root: Path, packages: list[Package], world: list[str], file_lists: dict[str, list[str]]
+) -> None:
     """``/lib/apk/db/installed`` (apk v2 text form) and ``/etc/apk/world``."""
     db = root / "lib/apk/db"
     db.mkdir(parents=True, exist_ok=True)
     blocks = []
     for package in sorted(packages, key=lambda p: p.name):
-        lines = [f"P:{package.name}", f"V:{package.version}", f"A:{package.architecture}",
-                 f"S:{package.size}", f"I:{package.installed_size}", f"T:{package.description.splitlines()[0] if package.description else ''}"]
+        lines = [
+            f"P:{package.name}",
+            f"V:{package.version}",
+            f"A:{package.architecture}",
+            f"S:{package.size}",
+            f"I:{package.installed_size}",
+            f"T:{package.description.splitlines()[0] if package.description else ''}",
+        ]
         depends = [_apk_dep(group[0]) for group in package.depends]
         if depends:
             lines.append("D:" + " ".join(depends))
@@ -152,21 +183,27 @@ def _apk_dep(relation: tuple[str, str | None, str | None]) -> str:
 
 
 def write_release_files(root: Path, info: dict) -> None:
-    """``/etc/openwrt_release`` and ``/usr/lib/os-release`` (+ ``/etc/os-release`` link), as base-files does."""
-    dist_id = info.get("dist_name") or ("OpenWrt" if info.get("dist", "openwrt") == "openwrt" else info["dist"])
+    """``/etc/openwrt_release`` and ``/usr/lib/os-release`` (+ ``/etc/os-release``), as base-files has."""
+    dist_id = info.get("dist_name") or (
+        "OpenWrt" if info.get("dist", "openwrt") == "openwrt" else info["dist"]
+    )
     version = info["version_number"]
     revision = info["revision"]
     description = f"{dist_id} {version} {revision}"
     etc = root / "etc"
     etc.mkdir(parents=True, exist_ok=True)
-    release = (f"DISTRIB_ID='{dist_id}'\nDISTRIB_RELEASE='{version}'\nDISTRIB_REVISION='{revision}'\n"
-               f"DISTRIB_TARGET='{info['target']}'\nDISTRIB_ARCH='{info['arch_packages']}'\n"
-               f"DISTRIB_DESCRIPTION='{description}'\nDISTRIB_TAINTS=''\n")
+    release = (
+        f"DISTRIB_ID='{dist_id}'\nDISTRIB_RELEASE='{version}'\nDISTRIB_REVISION='{revision}'\n"
+        f"DISTRIB_TARGET='{info['target']}'\nDISTRIB_ARCH='{info['arch_packages']}'\n"
+        f"DISTRIB_DESCRIPTION='{description}'\nDISTRIB_TAINTS=''\n"
+    )
     _replace_file(etc / "openwrt_release", release)
-    os_release = (f'NAME="{dist_id}"\nVERSION="{version}"\nID="{info.get("dist", "openwrt")}"\n'
-                  f'ID_LIKE="lede openwrt"\nPRETTY_NAME="{dist_id} {version}"\nVERSION_ID="{version.lower()}"\n'
-                  f'HOME_URL="https://openwrt.org/"\nBUILD_ID="{revision}"\nOPENWRT_BOARD="{info["target"]}"\n'
-                  f'OPENWRT_ARCH="{info["arch_packages"]}"\nOPENWRT_TAINTS=""\nOPENWRT_RELEASE="{description}"\n')
+    os_release = (
+        f'NAME="{dist_id}"\nVERSION="{version}"\nID="{info.get("dist", "openwrt")}"\n'
+        f'ID_LIKE="lede openwrt"\nPRETTY_NAME="{dist_id} {version}"\nVERSION_ID="{version.lower()}"\n'
+        f'HOME_URL="https://openwrt.org/"\nBUILD_ID="{revision}"\nOPENWRT_BOARD="{info["target"]}"\n'
+        f'OPENWRT_ARCH="{info["arch_packages"]}"\nOPENWRT_TAINTS=""\nOPENWRT_RELEASE="{description}"\n'
+    )
     usr_lib = root / "usr/lib"
     usr_lib.mkdir(parents=True, exist_ok=True)
     _replace_file(usr_lib / "os-release", os_release)

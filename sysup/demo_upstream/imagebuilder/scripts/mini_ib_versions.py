@@ -79,7 +79,9 @@ _SUFFIXES = {"alpha": 0, "beta": 1, "pre": 2, "rc": 3, "": 4, "cvs": 5, "svn": 6
 _PRE_SUFFIX_LIMIT = 4
 # Token types in apk order: digit < letter < suffix < suffix_no < hash < revision < end.
 _DIGIT, _LETTER, _SUFFIX, _SUFFIX_NO, _HASH, _REVISION, _END, _INVALID = range(8)
-_APK_VALID = re.compile(r"^\d+(\.\d+)*[a-z]?(_(alpha|beta|pre|rc|cvs|svn|git|hg|p)\d*)*(~[0-9a-f]+)?(-r\d+)?$")
+_APK_VALID = re.compile(
+    r"^\d+(\.\d+)*[a-z]?(_(alpha|beta|pre|rc|cvs|svn|git|hg|p)\d*)*(~[0-9a-f]+)?(-r\d+)?$"
+)
 
 
 def _apk_tokens(version: str) -> list[tuple[int, str]]:
@@ -87,10 +89,10 @@ def _apk_tokens(version: str) -> list[tuple[int, str]]:
     pos = 0
     state = _DIGIT
     while pos < len(version):
-        if state in (_DIGIT, _SUFFIX_NO) and version[pos].isdigit() or state == _DIGIT:
+        if (state in (_DIGIT, _SUFFIX_NO) and version[pos].isdigit()) or state == _DIGIT:
             match = re.match(r"\d+", version[pos:])
             if match is None:
-                return tokens + [(_INVALID, version[pos:])]
+                return [*tokens, (_INVALID, version[pos:])]
             tokens.append((state if state == _SUFFIX_NO else _DIGIT, match.group()))
             pos += match.end()
         elif state == _LETTER:
@@ -127,7 +129,7 @@ def _apk_tokens(version: str) -> list[tuple[int, str]]:
         elif version.startswith("-r", pos):
             state, pos = _REVISION, pos + 2
         else:
-            return tokens + [(_INVALID, version[pos:])]
+            return [*tokens, (_INVALID, version[pos:])]
     return tokens
 
 
