@@ -22,6 +22,7 @@ _GROUPS = [
 _COMMANDS = [
     ("sysup.catalog.cli", "register"),
     ("sysup.api.cli", "register"),
+    ("sysup.client.cli", "register"),
     ("sysup.builds.cli", "register"),
     ("sysup.demo_upstream.demo", "register"),
 ]

@@ -15,9 +15,19 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from sysup import __version__
-from sysup.api import routes_build, routes_json, routes_meta, routes_store, routes_upgrade
+from sysup.api import (
+    routes_build,
+    routes_json,
+    routes_legacy,
+    routes_legacy_catalog,
+    routes_meta,
+    routes_stats,
+    routes_store,
+    routes_upgrade,
+)
 from sysup.api.cors import CorsMiddleware
 from sysup.api.errors import install_error_handlers
+from sysup.api.metrics import install_metrics
 from sysup.api.plain_http import StatusInBodyMiddleware
 from sysup.api.responses import JsonResponse
 from sysup.api.routes_docs import install_docs
@@ -81,6 +91,9 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for module in (routes_build, routes_meta, routes_json, routes_store, routes_upgrade):
         app.include_router(module.router)
+    for module in (routes_legacy, routes_legacy_catalog, routes_stats):
+        app.include_router(module.router)
+    install_metrics(app)  # GET /metrics and the request-latency middleware
     install_web(app)  # the pages, their /web/api endpoints and /web/static
     app.add_middleware(StatusInBodyMiddleware)  # innermost: sees the collapsed path (clients/openwrt)
     # Added last = outermost: CORS headers also go on the double-slash redirect.

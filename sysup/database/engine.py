@@ -8,6 +8,10 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+#: Seconds to wait for a PostgreSQL connection to open, and for a free connection of the pool.
+POSTGRES_CONNECT_TIMEOUT = 5
+POSTGRES_POOL_TIMEOUT = 10
+
 
 def _normalise_url(url: str) -> str:
     """Accept ``postgresql://`` and ``postgres://`` and use the psycopg 3 driver for them."""
@@ -37,6 +41,13 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if url.startswith("postgresql"):
+        # Without a timeout a connect to an unreachable server hangs the request (and the API answers
+        # nothing instead of 503); the pool is bounded so many API threads cannot exhaust the server.
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("connect_timeout", POSTGRES_CONNECT_TIMEOUT)
+        kwargs["connect_args"] = connect_args
+        kwargs.setdefault("pool_timeout", POSTGRES_POOL_TIMEOUT)
     return create_engine(url, **kwargs)
 
 

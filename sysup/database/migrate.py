@@ -28,9 +28,33 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+#: ``pg_advisory_lock`` key held while migrating, so API processes started together migrate one at a time.
+MIGRATION_LOCK_KEY = 0x5359_5355_5000
+
+
 def upgrade_database(url: str) -> None:
-    """Run ``alembic upgrade head`` on ``url``; a no-op when the schema is current."""
-    command.upgrade(alembic_config(url), "head")
+    """Run ``alembic upgrade head`` on ``url``; a no-op when the schema is current.
+
+    On PostgreSQL an advisory lock serialises concurrent callers (several ``sysup serve`` starting at once
+    on different machines): the first migrates, the others then find the schema current.
+    """
+    if not _normalise_url(url).startswith("postgresql"):
+        command.upgrade(alembic_config(url), "head")
+        return
+    from sqlalchemy import text
+
+    from sysup.database.engine import create_engine_for
+
+    engine = create_engine_for(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            try:
+                command.upgrade(alembic_config(url), "head")
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    finally:
+        engine.dispose()
 
 
 def current_revision(url: str) -> str | None:

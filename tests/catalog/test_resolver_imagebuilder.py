@@ -27,6 +27,7 @@ REQUESTS = [
     [],
     ["luci"],
     ["luci-ssl", "adblock"],
+    ["uclient-fetch", "adblock"],
     ["-dnsmasq", "dnsmasq-full"],
     ["ip"],
     ["wpad-basic", "-wpad-basic-mbedtls"],

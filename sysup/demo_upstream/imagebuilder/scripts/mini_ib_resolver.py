@@ -101,6 +101,16 @@ class Resolver:
                 return package
         return None
 
+    def _selected_match(self, relation: Relation) -> bool:
+        """Whether a package already selected satisfies ``relation`` (by name or by what it provides)."""
+        chosen = self.selected.get(relation[0])
+        if chosen is not None and self._ok(chosen.version, relation):
+            return True
+        return any(
+            self._ok(version if version is not None else package.version, relation)
+            for package, version in self.selected_provides.get(relation[0], [])
+        )
+
     def install(self, package: Package, problems: list[Problem]) -> bool:
         """Select ``package`` and its dependency closure; False (with a problem noted) if impossible."""
         if package.name in self.selected:
@@ -108,6 +118,9 @@ class Resolver:
         self._select(package)
         ok = True
         for group in package.depends:
+            # As opkg does: a group one of whose alternatives is already selected needs nothing more.
+            if len(group) > 1 and any(self._selected_match(relation) for relation in group):
+                continue
             for relation in group:
                 dependency = self.candidate(relation)
                 if dependency is not None:
