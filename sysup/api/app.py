@@ -25,6 +25,7 @@ from sysup.api import (
     routes_store,
     routes_upgrade,
 )
+from sysup.api.body_limit import BodyLimitMiddleware
 from sysup.api.cors import CorsMiddleware
 from sysup.api.errors import install_error_handlers
 from sysup.api.metrics import install_metrics
@@ -62,6 +63,9 @@ def open_state(settings: Settings) -> ApiState:
 
 
 def close_state(state: ApiState) -> None:
+    from sysup.stats.buffer import close_buffer
+
+    close_buffer(state.engine)  # statistics of cache-hit POSTs not written yet
     state.engine.dispose()
 
 
@@ -95,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     install_metrics(app)  # GET /metrics and the request-latency middleware
     install_web(app)  # the pages, their /web/api endpoints and /web/static
+    app.add_middleware(BodyLimitMiddleware)  # 413 for bodies over 1 MiB (docs/security.md)
     app.add_middleware(StatusInBodyMiddleware)  # innermost: sees the collapsed path (clients/openwrt)
     # Added last = outermost: CORS headers also go on the double-slash redirect.
     app.add_middleware(DoubleSlashMiddleware)

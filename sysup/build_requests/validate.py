@@ -228,7 +228,11 @@ def validate_request(
     ) else requested
 
     index = catalog.package_index(request.distro, request.version, request.target)
-    check_names(index, [name for name in build_packages if not name.startswith("-")])
+    # Names the target itself ships (defaults, device packages) are trusted as they are: apk-era
+    # ``index.json`` lists real packages only, not virtual names such as ``nftables``. The opkg
+    # resolution below still checks the whole selection, Provides included.
+    shipped = {*default_packages, *device_packages}
+    check_names(index, [name for name in build_packages if not name.startswith("-") and name not in shipped])
 
     package_manager = getattr(version_info, "package_manager", "opkg")
     manifest: dict[str, str] | None = None

@@ -78,6 +78,24 @@ def test_apk_request(catalog: Catalog) -> None:
     assert "no-such-pkg" in info.value.detail
 
 
+@pytest.mark.parametrize("version", ["25.12.1", "SNAPSHOT"])
+def test_apk_request_with_the_full_default_list(catalog: Catalog, version: str) -> None:
+    """The Firmware Selector sends every default and device package (virtual names such as ``nftables``
+    included, which apk's index.json does not list) with ``diff_packages``; that must validate."""
+    target = catalog.target("openwrt", version, "x86/64")
+    profile = catalog.profile("openwrt", version, "x86/64", "generic")
+    assert target is not None and profile is not None
+    shipped = [*target.default_packages, *profile.device_packages]
+    index_names = set(catalog.target_index("openwrt", version, "x86/64")["packages"])
+    assert any(name not in index_names for name in shipped), "the demo should ship a virtual default"
+    validated = validate_request(
+        _request(version=version, target="x86/64", profile="generic", packages=[*shipped, "luci"],
+                 diff_packages=True),
+        catalog, LIMITS,
+    )
+    assert "luci" in validated.build_packages
+
+
 def test_packages_versions_without_packages(catalog: Catalog) -> None:
     validated = validate_request(
         _request(packages=[], packages_versions={"luci": "1", "htop": "2"}), catalog, LIMITS
