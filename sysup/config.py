@@ -112,6 +112,9 @@ class Settings(BaseSettings):
 
     # -- builds -----------------------------------------------------------------------------------
     sandbox: Literal["bwrap", "none"] = "bwrap"
+    #: When the worker runs as root: the uid (and gid) sandboxed builds run as. It owns each workspace but
+    #: not the cache files hard-linked into it, so a build cannot chmod and rewrite them. Use an unused uid.
+    sandbox_uid: int = 65534
     build_timeout: timedelta = timedelta(minutes=10)
     #: Largest total output of one build (images, logs) in bytes.
     build_output_limit: int = 2 * 1024**3

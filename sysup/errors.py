@@ -7,6 +7,8 @@
  ├── ``UnknownPackages`` (422 legacy / 400 v1)  names not in any index; carries the names and suggestions
  ├── ``PackageConflict`` (400)       the selection cannot be installed together; carries the reason
  ├── ``Overloaded`` (529)            queue over its limit
+ ├── ``RateLimited`` (429)           one client over its build-request rate or its queued-build bound
+ ├── ``Unavailable`` (503)           a dependency (the database) is briefly unreachable; retry
  ├── ``UpstreamError`` (502)         the download server failed or sent something we refuse
  │    └── ``SignatureError``          bad signature or checksum: nothing from it is stored
  └── ``BuildError`` (500)            a build failed; carries stdout/stderr
@@ -65,6 +67,22 @@ class PackageConflict(SysupError):
 
 class Overloaded(SysupError):
     status_code = 529
+
+
+class RateLimited(SysupError):
+    """One client asked for too many builds (per minute, or queued at once); ``retry_after`` in seconds."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, retry_after: int = 60) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, int(retry_after))
+
+
+class Unavailable(SysupError):
+    """A dependency is briefly unreachable (database failover, network blip): the client should retry."""
+
+    status_code = 503
 
 
 class UpstreamError(SysupError):

@@ -2,20 +2,23 @@
 
 The POST validates against the catalog and enqueues; it never builds inline (auc gives up after 15 s), and a
 request whose image is already built is answered 200 at once. The GET of a finished build is the hot path:
-its rendered answer is kept in process and served from the event loop without a database query.
+its rendered answer is kept in process and served from the event loop without a database query; so is the
+POST of a request answered 200 moments ago (the cache hit), whose statistics row is written in a batch.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from sysup.api.build_responses import NOT_FOUND_BODY, RenderedBuild, render_build
+from sysup.api.rate_limit import limit_build_rate
 from sysup.api.responses import JsonResponse
 from sysup.api.schemas import ERROR_RESPONSES, BuildDone, BuildFailed, BuildQueued, BuildStarted, ErrorAnswer
 from sysup.api.state import ApiState, api_state
@@ -23,6 +26,8 @@ from sysup.build_requests.models import BuildRequest
 from sysup.build_requests.validate import validate_request
 from sysup.builds.service import BuildView
 from sysup.builds.stages import BuildStatus
+from sysup.stats import recorder_for
+from sysup.stats.buffer import buffer_for
 
 router = APIRouter(prefix="/api/v1", tags=["build"])
 
@@ -32,6 +37,7 @@ _HASH = re.compile(r"[0-9A-Za-z_-]{1,128}")
 _BUILD_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"model": BuildDone, "description": "Built; images are under /store/{bin_dir}/"},
     202: {"model": BuildQueued | BuildStarted, "description": "Queued (with queue_position) or started"},
+    429: {"model": ErrorAnswer, "description": "This client sent too many build requests; see Retry-After"},
     500: {"model": BuildFailed, "description": "The build failed"},
     529: {"model": ErrorAnswer, "description": "Too many queued builds; retry after Retry-After seconds"},
 }
@@ -61,22 +67,66 @@ def _as_response(rendered: RenderedBuild, *, head: bool) -> Response:
     return JsonResponse(rendered.body, status_code=rendered.status_code, headers=rendered.headers)
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What a cache-hit POST needs besides the finished answer: its hash and its statistics fields."""
+
+    request_hash: str
+    stats: dict[str, Any]
+
+
+def _stats_client(client: str, user_agent: str | None) -> str:
+    return (user_agent or client) if client == "unknown" else client
+
+
 @router.post("/build", response_class=JsonResponse, responses={**ERROR_RESPONSES, **_BUILD_RESPONSES})
-def post_build(
+async def post_build(
     build_request: BuildRequest,
     state: Annotated[ApiState, Depends(api_state)],
+    identity: Annotated[str, Depends(limit_build_rate)],
     user_agent: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Ask for an image: 200 when it is built already, 202 while it is queued or building, 4xx at once when
-    the request cannot be built (unknown version, target, profile or package)."""
+    the request cannot be built (unknown version, target, profile or package), 429 when this client sent
+    too many build requests (``rate_limit_per_minute``) or has too many builds queued."""
+    # The cache hit, answered on the event loop: the same request (client aside) was answered 200 less than
+    # FINISHED_CACHE_SECONDS ago, so its finished answer is still in memory. Everything else (validation,
+    # database) runs in the thread pool.
+    replay_key = build_request.model_dump_json(exclude={"client"})
+    accepted = state.accepted.get(replay_key)
+    rendered = state.finished.get(accepted.request_hash) if accepted is not None else None
+    if accepted is not None and rendered is not None:
+        client = client_name(build_request.client, user_agent)
+        buffer_for(state.engine).add(  # statistics, written in batches (sysup.stats.buffer)
+            api="v1", client=_stats_client(client, user_agent), request_hash=accepted.request_hash,
+            cache_hit=True, **accepted.stats,
+        )
+        return _as_response(rendered, head=False)
+    return await run_in_threadpool(_submit, build_request, state, identity, user_agent, replay_key)
+
+
+def _submit(
+    build_request: BuildRequest, state: ApiState, identity: str, user_agent: str | None, replay_key: str
+) -> Response:
+    """The full POST: validate against the catalog, submit, record statistics (blocking: thread pool)."""
     client = client_name(build_request.client, user_agent)
     if build_request.client != client:
         build_request = build_request.model_copy(update={"client": client})
     validated = validate_request(build_request, state.catalog, state.limits)
-    view = state.builds.submit(validated, client=client)
+    view = state.builds.submit(validated, client=identity)  # per-client bound: docs/security.md
+    recorder_for(state.engine).record_validated(  # statistics (sysup.stats); never raises
+        validated, api="v1", client=_stats_client(client, user_agent),
+        cache_hit=view.status is BuildStatus.DONE,
+    )
     rendered = render_build(view)
     if view.status is BuildStatus.DONE:
         remember(state, view, rendered)
+        request = validated.request
+        state.accepted.put(replay_key, Accepted(validated.request_hash, {
+            "distro": request.distro, "version": request.version, "target": request.target,
+            "profile": validated.profile, "packages": tuple(request.packages),
+            "has_defaults": validated.has_defaults,
+        }))
     else:
         state.finished.discard(view.request_hash)
     return _as_response(rendered, head=False)

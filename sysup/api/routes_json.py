@@ -60,12 +60,19 @@ def server_info(state: ApiState) -> dict[str, Any]:
 def build_overview(state: ApiState) -> dict[str, Any]:
     distro = state.settings.default_distro
     upstream = state.settings.distros.get(distro)
-    return overview_document(
+    document = overview_document(
         state.catalog.branches(distro),
         state.catalog.latest(distro),
         upstream_url=upstream.upstream_url if upstream else "",
         server=server_info(state),
     )
+    # Every configured distribution (``branches`` above are the default one's; see /api/distros).
+    document["distros"] = {
+        name: {"alias": settings.alias or name, "latest": state.catalog.latest(name),
+               "upstream_url": settings.upstream_url, "default": name == distro}
+        for name, settings in state.settings.distros.items()
+    }
+    return document
 
 
 def version_of_path(state: ApiState, path: str) -> str:

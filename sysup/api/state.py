@@ -46,6 +46,11 @@ class ApiState:
     documents: HotCache[tuple[str, ...], bytes] = field(
         default_factory=lambda: HotCache(DOCUMENT_CACHE_ENTRIES, DOCUMENT_CACHE_SECONDS)
     )
+    #: POST bodies (JSON without ``client``) answered 200 → ``routes_build.Accepted``; with ``finished``
+    #: this answers a repeated POST of a built image without validating it again.
+    accepted: HotCache[str, Any] = field(
+        default_factory=lambda: HotCache(FINISHED_CACHE_ENTRIES, FINISHED_CACHE_SECONDS)
+    )
 
 
 def state_of(connection: HTTPConnection) -> ApiState:

@@ -17,7 +17,8 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option("--config", help="Settings file.")] = None,
     ) -> None:
         """Run the build queue consumer (SqliteHuey or RedisHuey, from the settings)."""
-        from sysup.builds.runtime import create_build_queue
+        from sysup.builds.queue import LeaseReaper
+        from sysup.builds.runtime import create_build_queue, reaper_interval
         from sysup.database import create_engine_for, session_factory
 
         settings = load_settings(config)
@@ -26,7 +27,12 @@ def register(app: typer.Typer) -> None:
         consumer = queue.huey.create_consumer(
             workers=max(1, workers or settings.workers), worker_type="thread", periodic=True
         )
-        consumer.run()
+        reaper = LeaseReaper(queue, reaper_interval(settings))
+        reaper.start()
+        try:
+            consumer.run()
+        finally:
+            reaper.stop()
 
     @app.command()
     def purge(

@@ -9,6 +9,7 @@ redelivers a task whose worker died: the periodic reaper re-queues such builds.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 BUILD_TASK = "sysup.build"
 REAP_TASK = "sysup.reap"
 PRUNE_TASK = "sysup.prune"
+REFRESH_TASK = "sysup.refresh"
 
 
 def create_huey(
@@ -49,9 +51,19 @@ class BuildQueue:
     build_task: Any
     reap_task: Any
     prune_task: Any | None
+    #: The ``reap()`` given to ``register_tasks`` (what the periodic reaper and ``LeaseReaper`` call).
+    reap: Callable[[], list[int]] | None = None
 
     def enqueue(self, build_id: int) -> None:
         self.build_task(build_id)
+
+    def requeue_expired(self) -> list[int]:
+        """Run ``reap()`` and enqueue what it returns (builds whose worker died, tasks the queue lost)."""
+        requeued = list(self.reap()) if self.reap is not None else []
+        for build_id in requeued:
+            log.warning("re-queuing build %s (lease expired or task lost)", build_id)
+            self.enqueue(build_id)
+        return requeued
 
     def pending(self) -> int:
         """Tasks waiting in Huey (not the same as queued builds: duplicates and periodic tasks count)."""
@@ -74,11 +86,13 @@ def register_tasks(
     prune: Callable[[], Any] | None = None,
     reap_interval: timedelta = timedelta(minutes=1),
     prune_interval: timedelta = timedelta(minutes=15),
+    refresh: Callable[[], Any] | None = None,
+    refresh_interval: timedelta = timedelta(minutes=15),
 ) -> BuildQueue:
     """Register the build task, the lease reaper and the prune hook on ``huey``.
 
     ``run_build(build_id)`` must be idempotent. ``reap()`` commits and returns build ids to enqueue again.
-    ``prune()`` trims the store and the ImageBuilder cache.
+    ``prune()`` trims the store and the ImageBuilder cache; ``refresh()`` re-syncs the catalog.
     """
 
     @huey.task(name=BUILD_TASK)
@@ -100,14 +114,47 @@ def register_tasks(
 
         prune_task = pruner
 
-    return BuildQueue(huey=huey, build_task=build, reap_task=reaper, prune_task=prune_task)
+    if refresh is not None:
+
+        @huey.periodic_task(_every(refresh_interval), name=REFRESH_TASK)
+        def refresher() -> None:
+            refresh()
+
+    return BuildQueue(huey=huey, build_task=build, reap_task=reaper, prune_task=prune_task, reap=reap)
+
+
+class LeaseReaper(threading.Thread):
+    """Calls ``queue.requeue_expired()`` every ``interval`` in a worker process.
+
+    Huey's periodic tasks run at most once a minute; with short leases a dead worker's build would wait that
+    long. Every worker runs one of these: ``reap()`` is a compare-and-set, so reapers on many machines
+    re-queue each build once. Errors (database or Redis briefly away) are logged and retried next round.
+    """
+
+    def __init__(self, queue: BuildQueue, interval: timedelta) -> None:
+        super().__init__(name="sysup-lease-reaper", daemon=True)
+        self.queue = queue
+        self.interval = max(0.5, interval.total_seconds())
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            try:
+                self.queue.requeue_expired()
+            except Exception as error:  # a dependency is briefly away: try again next round
+                log.warning("lease reaper: %s: %s", type(error).__name__, error)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
 
 
 def start_embedded_consumer(settings: Any) -> Any:
     """Start ``settings.workers`` build threads (and the periodic reaper/pruner) inside this process, as
     ``sysup serve`` does; returns the Huey consumer (call ``.stop()`` on shutdown)."""
-    from sysup.builds.runtime import create_build_queue, start_consumer
+    from sysup.builds.runtime import create_build_queue, reaper_interval, start_consumer
     from sysup.database import create_engine_for, session_factory
 
     sessions = session_factory(create_engine_for(settings.resolved_database_url))
-    return start_consumer(create_build_queue(settings, sessions), settings.workers)
+    return start_consumer(create_build_queue(settings, sessions), settings.workers,
+                          reap_every=reaper_interval(settings))

@@ -167,6 +167,14 @@ def reap(
     return requeue
 
 
+def queued_before(sessions: SessionFactory, before: datetime) -> list[int]:
+    """Ids of builds queued before ``before`` and still waiting (candidates for a lost task)."""
+    with sessions() as session:
+        return list(session.scalars(
+            select(Build.id).where(Build.status == BuildStatus.QUEUED.value, Build.queued_at < before)
+        ).all())
+
+
 def _update_owned(sessions: SessionFactory, build_id: int, owner: str, **values: Any) -> bool:
     with sessions() as session, session.begin():
         return _owned(session, build_id, owner, values)

@@ -8,13 +8,16 @@ never loads the build tooling.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from huey import Huey
 
 from sysup.builds import records
-from sysup.builds.queue import BuildQueue, create_huey, register_tasks
+from sysup.builds.maintenance import housekeeping, refresh_catalog
+from sysup.builds.models import utcnow
+from sysup.builds.queue import BUILD_TASK, BuildQueue, LeaseReaper, create_huey, register_tasks
 from sysup.builds.records import SessionFactory
 from sysup.builds.service import BuildService
 from sysup.builds.worker import PackageSource, WorkerContext, run_build
@@ -51,7 +54,7 @@ def create_worker_context(
         sessions=sessions,
         store=Store(settings.store_dir),
         ib_cache=ImageBuilderCache(settings.ib_cache_dir, fetcher, settings.ib_cache_max_bytes),
-        sandbox=find_sandbox(settings.sandbox),
+        sandbox=find_sandbox(settings.sandbox, build_uid=settings.sandbox_uid),
         make_workspace=make_workspace,
         make_runner=ImageBuilderRunner,
         workspace_root=settings.workspace_dir,
@@ -85,20 +88,44 @@ def create_build_queue(
         run_build(build_id, worker_context())
 
     def reap() -> list[int]:
-        return records.reap(sessions, max_attempts=MAX_BUILD_ATTEMPTS, stuck_after=STUCK_QUEUED_AFTER)
+        requeue = records.reap(sessions, max_attempts=MAX_BUILD_ATTEMPTS, stuck_after=STUCK_QUEUED_AFTER)
+        return requeue + lost_tasks(huey, sessions, settings.lease_timeout, exclude=set(requeue))
 
     def prune() -> Any:
         store = Store(settings.store_dir)
         service = BuildService.from_settings(sessions, lambda _id: None, settings)
         removed = store.prune(settings.store_max_bytes, keep=service.live_bin_dirs())
+        # Also in a process that has not built yet: the cache directory is shared, the locks are flocks.
         if made:
             made[0].ib_cache.evict()
+        else:
+            from sysup.imagebuilders.cache import ImageBuilderCache
+            from sysup.upstream.fetch import Fetcher
+
+            with Fetcher() as fetcher:
+                ImageBuilderCache(settings.ib_cache_dir, fetcher, settings.ib_cache_max_bytes).evict()
+        housekeeping(settings, sessions)
         return removed
+
+    def refresh() -> None:
+        refresh_catalog(settings, sessions)
 
     return register_tasks(
         huey, run_build=run, reap=reap, prune=prune,
         reap_interval=max(settings.lease_timeout, timedelta(minutes=1)),
+        refresh=refresh, refresh_interval=settings.catalog_refresh_interval,
     )
+
+
+def lost_tasks(huey: Huey, sessions: SessionFactory, grace: timedelta, *, exclude: set[int]) -> list[int]:
+    """Queued builds older than ``grace`` with no task waiting in ``huey``: the queue lost them (a Redis
+    restarted without persistence, an enqueue that failed after the commit). A duplicate task is harmless
+    (``records.claim`` makes it a no-op), so the race with a task being popped right now is acceptable."""
+    queued = records.queued_before(sessions, utcnow() - grace)
+    if not queued:
+        return []
+    waiting = {int(task.args[0]) for task in huey.pending() if task.name.endswith(BUILD_TASK) and task.args}
+    return [build_id for build_id in queued if build_id not in waiting and build_id not in exclude]
 
 
 def create_build_service(settings: Settings, sessions: SessionFactory, queue: BuildQueue) -> BuildService:
@@ -106,8 +133,27 @@ def create_build_service(settings: Settings, sessions: SessionFactory, queue: Bu
     return BuildService.from_settings(sessions, queue.enqueue, settings)
 
 
-def start_consumer(queue: BuildQueue, workers: int) -> Any:
+@dataclass
+class RunningConsumer:
+    """A Huey consumer running in this process and the lease reaper beside it."""
+
+    consumer: Any
+    reaper: LeaseReaper
+
+    def stop(self) -> None:
+        self.reaper.stop()
+        self.consumer.stop()
+
+
+def reaper_interval(settings: Settings) -> timedelta:
+    """How often a worker looks for expired leases: half a lease, at least every second."""
+    return max(timedelta(seconds=1), settings.lease_timeout / 2)
+
+
+def start_consumer(queue: BuildQueue, workers: int, *, reap_every: timedelta = timedelta(seconds=30)) -> Any:
     """Run a Huey consumer with ``workers`` threads in this process (``sysup serve``); call ``.stop()``."""
     consumer = queue.huey.create_consumer(workers=max(1, workers), worker_type="thread", periodic=True)
     consumer.start()
-    return consumer
+    reaper = LeaseReaper(queue, reap_every)
+    reaper.start()
+    return RunningConsumer(consumer, reaper)

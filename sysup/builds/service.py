@@ -8,6 +8,7 @@ enqueued only after the transaction that created or re-queued the build has comm
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -24,7 +25,9 @@ from sysup.builds.models import Build, BuildRequestRecord, utcnow
 from sysup.builds.records import SessionFactory
 from sysup.builds.stages import BuildStage, BuildStatus
 from sysup.config import Settings
-from sysup.errors import Overloaded
+from sysup.errors import Overloaded, RateLimited
+
+log = logging.getLogger(__name__)
 
 #: How long a finished view may be answered from the in-process cache before the database is asked again
 #: (bounds how long a ``sysup purge`` run in another process takes to be seen).
@@ -135,7 +138,10 @@ class BuildService:
             self._upsert_request(validated, client, now)
         if to_enqueue is not None:
             self._forget(validated.request_hash)
-            self._enqueue(to_enqueue)
+            try:
+                self._enqueue(to_enqueue)
+            except Exception as error:  # committed already: the reaper enqueues it once the queue is back
+                log.warning("build %s saved, not enqueued (%s: %s)", to_enqueue, type(error).__name__, error)
         view = self.get(validated.request_hash)
         assert view is not None, "a submitted request always has a view"
         return view
@@ -153,7 +159,7 @@ class BuildService:
                 )
             ) or 0
         if mine >= self._max_pending_per_client:
-            raise Overloaded(f"server overload, too many queued build requests from this client: {mine}")
+            raise RateLimited(f"too many queued build requests from this client: {mine}", retry_after=60)
 
     def _ttl_seconds(self, validated: ValidatedRequest) -> tuple[int, int]:
         if validated.has_defaults:

@@ -79,8 +79,13 @@ class _LeaseKeeper(threading.Thread):
     def run(self) -> None:
         interval = self._context.lease_renew_interval.total_seconds()
         while not self._stop_event.wait(interval):
-            if not records.renew(self._context.sessions, self._build_id, self._owner,
-                                 self._context.lease_timeout):
+            try:
+                renewed = records.renew(self._context.sessions, self._build_id, self._owner,
+                                        self._context.lease_timeout)
+            except Exception as error:  # database briefly away: keep building, try again next interval
+                log.warning("build %s: lease renewal failed (%s), retrying", self._build_id, error)
+                continue
+            if not renewed:
                 self.lost = True
                 log.warning("build %s: lease lost", self._build_id)
                 return
@@ -104,9 +109,11 @@ def run_build(build_id: int, context: WorkerContext) -> None:
         records.finish_done(context.sessions, build_id, owner, result=result, bin_dir=job["bin_dir"],
                             stdout=stdout, stderr=stderr)
     except BuildError as error:
+        _keep_failure_log(context.store, job, error)
         records.finish_failed(context.sessions, build_id, owner, detail=error.detail,
                               error_kind=type(error).__name__, stdout=error.stdout, stderr=error.stderr)
     except SysupError as error:
+        _keep_failure_log(context.store, job, error)
         records.finish_failed(context.sessions, build_id, owner, detail=error.detail,
                               error_kind=type(error).__name__)
     except Exception as error:
@@ -229,6 +236,16 @@ class _Pipeline:
             bin_dir=job["bin_dir"],
         )
         return result
+
+
+def _keep_failure_log(store: Store, job: Mapping[str, Any], error: SysupError) -> None:
+    """Store ``build.log`` of a failed build too (the 2017 API's 500 links to it); never raises."""
+    try:
+        text = f"{error.detail}\n\n--- stdout ---\n{getattr(error, 'stdout', '')}\n" \
+               f"--- stderr ---\n{getattr(error, 'stderr', '')}\n"
+        store.write_text(job["bin_dir"], "build.log", text)
+    except (OSError, ValueError, KeyError):
+        log.warning("could not store the log of a failed build", exc_info=True)
 
 
 def _build_log(build_cmd: list[str], stdout: str, stderr: str) -> str:

@@ -58,8 +58,12 @@ def run_limited(
     env: dict[str, str],
     timeout: float,
     output_limit: int,
+    user: int | None = None,
 ) -> RunResult:
     """Run ``argv`` to completion, its timeout or its output limit, whichever comes first.
+
+    ``user`` (a uid, only when running as root) runs the command as that uid and group with no
+    supplementary groups.
 
     ``output_limit`` counts stdout and stderr together; bytes past it are dropped and the run is killed.
     Output is decoded as UTF-8 with replacement characters, never raising on bad bytes.
@@ -74,6 +78,7 @@ def run_limited(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        **({"user": user, "group": user, "extra_groups": []} if user is not None else {}),
     )
     assert process.stdout is not None and process.stderr is not None
     out, err = bytearray(), bytearray()

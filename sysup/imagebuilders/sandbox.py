@@ -12,6 +12,14 @@ Inside bwrap the command sees a fresh root: ``/usr`` (and the ``/bin``, ``/lib*`
 the paths it was given at the same absolute paths as on the host (so ``file:`` URLs written by the package
 cache stay valid). Every namespace is unshared, so it has no network, sees no host process, and all
 capabilities are dropped even when the server runs as root.
+
+A workspace hard-links the ImageBuilder cache, and a process may ``chmod`` files it owns without any
+capability, so a build running as the cache's owner could make a linked file writable and change the cache
+for every later build. When the worker runs as root, builds therefore run as ``build_uid`` (a user of
+their own): before each run the workspace's directories and its own (single-link) files are handed to that
+uid, while the hard-linked cache files stay root's and read-only. That needs every parent of the
+workspace to be searchable by others (``/var/lib/sysup`` is; a ``0700`` parent is not): where it is not,
+the build runs as the worker's user as before, and a warning says so.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -101,9 +110,13 @@ class BwrapSandbox:
 
     name = "bwrap"
 
-    def __init__(self, bwrap: str, *, tmp_size: int = DEFAULT_TMP_SIZE) -> None:
+    def __init__(
+        self, bwrap: str, *, tmp_size: int = DEFAULT_TMP_SIZE, build_uid: int | None = None
+    ) -> None:
         self.bwrap = bwrap
         self.tmp_size = tmp_size
+        #: Only a root worker can run builds as another uid.
+        self.build_uid = build_uid if build_uid is not None and os.geteuid() == 0 else None
         self._python = _python_fallback()
 
     def command(
@@ -161,8 +174,16 @@ class BwrapSandbox:
         output_limit: int,
     ) -> RunResult:
         cmd = self.command(argv, workdir=workdir, writable=writable, readonly=readonly, env=env)
+        user = self.build_uid
+        if user is not None and not all(_searchable_by_others(path) for path in [*writable, *readonly]):
+            log.warning("sandbox: %s is not reachable by uid %s; building as the worker's user",
+                        [str(path) for path in writable], user)
+            user = None
+        if user is not None:
+            for path in writable:
+                hand_over(Path(path), user)
         return run_limited(
-            cmd, cwd=None, env={"PATH": SANDBOX_PATH}, timeout=timeout, output_limit=output_limit
+            cmd, cwd=None, env={"PATH": SANDBOX_PATH}, timeout=timeout, output_limit=output_limit, user=user
         )
 
     def check(self) -> None:
@@ -219,8 +240,30 @@ class NoSandbox:
         )
 
 
-def find_sandbox(mode: Literal["bwrap", "none"], *, check: bool = True) -> Sandbox:
+def hand_over(root: Path, uid: int) -> None:
+    """Give ``root``, its directories and its single-link files to ``uid``; hard links (the cache's files,
+    shared with other workspaces) keep their owner, so the build cannot ``chmod`` them."""
+    for current, dirnames, filenames in os.walk(root):
+        for name in [".", *dirnames, *filenames]:
+            path = os.path.join(current, name)
+            info = os.lstat(path)
+            if info.st_uid == uid:
+                continue
+            if stat.S_ISDIR(info.st_mode) or stat.S_ISLNK(info.st_mode) or info.st_nlink == 1:
+                os.chown(path, uid, uid, follow_symlinks=False)
+
+
+def _searchable_by_others(path: Path | str) -> bool:
+    """Every parent of ``path`` lets any user pass (``o+x``), so another uid can reach ``path`` itself."""
+    resolved = Path(path).resolve()
+    return all(os.stat(parent).st_mode & stat.S_IXOTH for parent in resolved.parents)
+
+
+def find_sandbox(
+    mode: Literal["bwrap", "none"], *, check: bool = True, build_uid: int | None = None
+) -> Sandbox:
     """The sandbox for the ``sandbox`` setting; with ``check`` a bwrap sandbox is tried once first.
+    ``build_uid``: the uid builds run as when the worker is root (see the module docstring).
 
     Raises ``SandboxError`` when bwrap is wanted but missing or unusable: the server then refuses to
     build rather than silently building without isolation.
@@ -236,7 +279,7 @@ def find_sandbox(mode: Literal["bwrap", "none"], *, check: bool = True) -> Sandb
             "bwrap (bubblewrap) is not installed: install the Debian package 'bubblewrap', or set "
             'sandbox = "none" to build without a sandbox on purpose'
         )
-    sandbox = BwrapSandbox(bwrap)
+    sandbox = BwrapSandbox(bwrap, build_uid=build_uid)
     if check:
         sandbox.check()
     return sandbox

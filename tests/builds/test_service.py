@@ -12,7 +12,7 @@ from sysup.builds import records
 from sysup.builds.models import Build
 from sysup.builds.service import BuildService, TTLs
 from sysup.builds.stages import BuildStage, BuildStatus
-from sysup.errors import Overloaded
+from sysup.errors import Overloaded, RateLimited
 from tests.builds.factories import make_sessions, validated
 
 
@@ -154,8 +154,9 @@ def test_overload_limits(tmp_path: Path) -> None:
 
     per_client = BuildService(make_sessions(tmp_path / "b"), Recorder(), max_pending_per_client=1)
     per_client.submit(validated(packages=["a"]), client="x")
-    with pytest.raises(Overloaded):
+    with pytest.raises(RateLimited) as limited:  # one client's bound: 429, not the server-wide 529
         per_client.submit(validated(packages=["b"]), client="x")
+    assert limited.value.status_code == 429
     per_client.submit(validated(packages=["b"]), client="y")
 
 
