@@ -29,6 +29,7 @@ from sysup.api.body_limit import BodyLimitMiddleware
 from sysup.api.cors import CorsMiddleware
 from sysup.api.errors import install_error_handlers
 from sysup.api.metrics import install_metrics
+from sysup.api.openapi_errors import document_errors
 from sysup.api.plain_http import StatusInBodyMiddleware
 from sysup.api.responses import JsonResponse
 from sysup.api.routes_docs import install_docs
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_docs(app)
     install_error_handlers(app)
+    document_errors(app)  # the spec lists the 400/404/413/429/503/529 answers every route can give
     for module in (routes_build, routes_meta, routes_json, routes_store, routes_upgrade):
         app.include_router(module.router)
     for module in (routes_legacy, routes_legacy_catalog, routes_stats):

@@ -25,6 +25,11 @@ def serve(
     config: Annotated[
         Path | None, typer.Option(help="Configuration file (default: SYSUP_CONFIG or sysup.toml).")
     ] = None,
+    access_log: Annotated[
+        bool,
+        typer.Option(help="Log every request (a reverse proxy in front usually logs them already; off "
+                     "saves about a tenth of the time of a cached answer)."),
+    ] = True,
 ) -> None:
     """Serve the HTTP API (and, unless --no-worker, build images in this process)."""
     import uvicorn
@@ -60,6 +65,7 @@ def serve(
             http="httptools",
             proxy_headers=True,
             log_level="info",
+            access_log=access_log,
         )
     finally:
         if consumer is not None:

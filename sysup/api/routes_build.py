@@ -21,7 +21,7 @@ from sysup.api.build_responses import NOT_FOUND_BODY, RenderedBuild, render_buil
 from sysup.api.rate_limit import limit_build_rate
 from sysup.api.responses import JsonResponse
 from sysup.api.schemas import ERROR_RESPONSES, BuildDone, BuildFailed, BuildQueued, BuildStarted, ErrorAnswer
-from sysup.api.state import ApiState, api_state
+from sysup.api.state import ApiState, api_state, state_of
 from sysup.build_requests.models import BuildRequest
 from sysup.build_requests.validate import validate_request
 from sysup.builds.service import BuildView
@@ -31,8 +31,12 @@ from sysup.stats.buffer import buffer_for
 
 router = APIRouter(prefix="/api/v1", tags=["build"])
 
+JSON = "application/json"
+
 #: What a request hash can look like; anything else is answered 404 without asking the database.
 _HASH = re.compile(r"[0-9A-Za-z_-]{1,128}")
+#: Queue URLs whose rate limiter is Redis (``rate_limit.create_rate_limiter``), a network round trip.
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 _BUILD_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"model": BuildDone, "description": "Built; images are under /store/{bin_dir}/"},
@@ -62,9 +66,18 @@ def remember(state: ApiState, view: BuildView, rendered: RenderedBuild) -> None:
 
 
 def _as_response(rendered: RenderedBuild, *, head: bool) -> Response:
-    if head:
-        return Response(status_code=rendered.status_code, headers=rendered.headers)
+    if head:  # the same headers as the GET (Content-Type included), without the body
+        return Response(status_code=rendered.status_code, headers=rendered.headers, media_type=JSON)
     return JsonResponse(rendered.body, status_code=rendered.status_code, headers=rendered.headers)
+
+
+async def build_rate_limit(request: Request) -> str:
+    """``limit_build_rate`` on the event loop when it only touches memory (no limit, or the in-process
+    limiter), in the thread pool when it talks to Redis: a thread hop costs more than the cache-hit answer."""
+    settings = state_of(request).settings
+    if settings.rate_limit_per_minute > 0 and (settings.queue_url or "").startswith(_REDIS_SCHEMES):
+        return await run_in_threadpool(limit_build_rate, request)
+    return limit_build_rate(request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +96,7 @@ def _stats_client(client: str, user_agent: str | None) -> str:
 async def post_build(
     build_request: BuildRequest,
     state: Annotated[ApiState, Depends(api_state)],
-    identity: Annotated[str, Depends(limit_build_rate)],
+    identity: Annotated[str, Depends(build_rate_limit)],
     user_agent: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Ask for an image: 200 when it is built already, 202 while it is queued or building, 4xx at once when
@@ -142,11 +155,10 @@ _STATUS_RESPONSES: dict[int | str, dict[str, object]] = {
 @router.head(
     "/build/{request_hash}", response_class=Response, responses=_STATUS_RESPONSES, operation_id="head_build"
 )
-async def get_build(
-    request_hash: str, request: Request, state: Annotated[ApiState, Depends(api_state)]
-) -> Response:
+async def get_build(request_hash: str, request: Request) -> Response:
     """The state of a build; ``HEAD`` answers the same status and ``X-Imagebuilder-Status`` /
     ``X-Queue-Position`` headers without a body (owut polls that way)."""
+    state = state_of(request)  # not a dependency: resolving one costs a fifth of this hot path
     head = request.method == "HEAD"
     rendered = state.finished.get(request_hash)
     if rendered is None:
@@ -154,7 +166,9 @@ async def get_build(
             await run_in_threadpool(state.builds.get, request_hash) if _HASH.fullmatch(request_hash) else None
         )
         if view is None:
-            return Response(status_code=404) if head else JsonResponse(NOT_FOUND_BODY, status_code=404)
+            if head:
+                return Response(status_code=404, media_type=JSON)
+            return JsonResponse(NOT_FOUND_BODY, status_code=404)
         rendered = render_build(view)
         if view.status is BuildStatus.DONE:
             remember(state, view, rendered)

@@ -291,7 +291,7 @@ async def _post(request: Request, state: ApiState, kind: Kind) -> Response:
     try:
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
             raise BadRequest("The request body is not valid JSON") from None
         identity = await run_in_threadpool(limit_build_rate, request)  # 429 over the per-client rate
         outcome = await run_in_threadpool(_submit, state, body, client_of(body, request), kind, identity)

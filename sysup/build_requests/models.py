@@ -11,14 +11,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
-#: ``version``, ``version_code``, ``profile``, ``distro`` (the reference's ``^[\w.,-]*$``, ASCII only).
-NAME_PATTERN = r"^[A-Za-z0-9_.,-]*$"
+#: ``version``, ``version_code``, ``profile``, ``distro`` (the reference's ``^[\w.,-]*$``, ASCII only), and
+#: never starting with ``-``, ``.`` or ``,`` (nothing that could read as an option or a relative path).
+NAME_PATTERN = r"^(?:[A-Za-z0-9_][A-Za-z0-9_.,-]*)?$"
 TARGET_PATTERN = r"^[A-Za-z0-9_]*/[A-Za-z0-9_]*$"
 #: A package name, optionally prefixed with ``-`` (remove) or ``+`` (add); it must start alphanumeric.
 PACKAGE_PATTERN = r"^[+-]?[A-Za-z0-9][A-Za-z0-9_.+-]*$"
 #: opkg and apk versions: ``1.2.3-r1``, ``1:2.3-1``, ``25.010.0~abc``.
 PACKAGE_VERSION_PATTERN = r"^[A-Za-z0-9_.+~:-]*$"
-REPOSITORY_NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+REPOSITORY_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 
 #: Hard bounds of the model itself; the configured (smaller) limits are checked by ``validate_request``.
 HARD_MAX_PACKAGES = 2000

@@ -153,7 +153,7 @@ def is_repository_allowed(url: str, allow_list: Iterable[str]) -> bool:
     return False
 
 
-_REPOSITORY_NAME = re.compile(r"\A[\w.-]+\Z", re.ASCII)
+_REPOSITORY_NAME = re.compile(r"\A\w[\w.-]*\Z", re.ASCII)
 
 
 def validate_request(

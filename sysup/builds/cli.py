@@ -18,14 +18,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the build queue consumer (SqliteHuey or RedisHuey, from the settings)."""
         from sysup.builds.queue import LeaseReaper
-        from sysup.builds.runtime import create_build_queue, reaper_interval
+        from sysup.builds.runtime import IDLE_POLL_MAX_SECONDS, create_build_queue, reaper_interval
         from sysup.database import create_engine_for, session_factory
 
         settings = load_settings(config)
         sessions = session_factory(create_engine_for(settings.resolved_database_url))
         queue = create_build_queue(settings, sessions)
         consumer = queue.huey.create_consumer(
-            workers=max(1, workers or settings.workers), worker_type="thread", periodic=True
+            workers=max(1, workers or settings.workers), worker_type="thread", periodic=True,
+            max_delay=IDLE_POLL_MAX_SECONDS,
         )
         reaper = LeaseReaper(queue, reaper_interval(settings))
         reaper.start()

@@ -46,6 +46,10 @@ class Collector:
     def _signed_sums(self, url: str, update: persist.TargetUpdate, force: bool) -> dict[str, str]:
         """A verified ``sha256sums`` (path → hex) and its ``.sig``."""
         sums = self.files.get(url, keep=True, force=force)
+        if not force and not sums.changed and sums.pending is None and sums.content is not None:
+            # The very bytes stored with the data of an earlier sync, verified then (validators and data
+            # are committed together): a new signature over them would tell nothing new.
+            return parse_sha256sums(sums.content.decode("utf-8"))
         sig = self.files.get(url + ".sig", keep=True, force=force)
         assert sums.content is not None and sig.content is not None
         if sums.changed or sig.changed or force:
@@ -62,6 +66,12 @@ class Collector:
         force = stored is None or not stored.present
         base = f"{self.base}/targets/{name}"
         sums = self._signed_sums(f"{base}/sha256sums", update, force)
+        if stored is not None and not force and not update.files:
+            # Both the list and its signature answered 304. The signed list names every file below the
+            # target, recursively (profiles.json, packages/, kmods/<kver>/: upstream-formats §1.5), so
+            # none of them changed either: a re-sync with nothing new costs two requests per target.
+            update.package_manager = _package_manager(sums, tuple(stored.default_packages))
+            return update
         expected = sums.get("profiles.json")
         if expected is None:
             raise SignatureError(f"{base}/sha256sums does not list profiles.json")
@@ -106,11 +116,19 @@ class Collector:
         update = persist.TargetUpdate(target=arch, package_manager=manager)
         base = f"{self.base}/packages/{arch}"
         sums: dict[str, str] = {}
-        if manager == "apk":
-            stored = [
-                row for (scope, key, _), row in self.stored_feeds.items() if scope == "arch" and key == arch
-            ]
+        stored = [
+            row for (scope, key, _), row in self.stored_feeds.items() if scope == "arch" and key == arch
+        ]
+        try:
             sums = self._signed_sums(f"{base}/sha256sums", update, force=not stored)
+        except UpstreamNotFound:
+            if manager == "apk":
+                raise
+            # An opkg feed directory without a signed list: each feed's signed Packages decides.
+        else:
+            if stored and not update.files:
+                # List and signature answered 304 and the list names every feed file: nothing changed.
+                return update
         for feed in ARCH_FEEDS:
             self._feed(update, "arch", arch, feed, f"{base}/{feed}/", manager, sums, f"{feed}/")
         return update

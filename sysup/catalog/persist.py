@@ -165,33 +165,16 @@ def write_feed(session: Session, distro: str, version: str, feed: FeedUpdate) ->
 def write_version(
     session: Session,
     distro: str,
-    *,
     version: str,
+    *,
     branch: str,
     path: str,
     snapshot: bool,
     package_manager: str,
 ) -> bool:
     """Upsert a version row; ``True`` when anything was written."""
-    row = session.scalars(
-        select(Version).where(Version.distro == distro, Version.version == version)
-    ).one_or_none()
-    wanted = {
-        "branch": branch,
-        "path": path,
-        "snapshot": snapshot,
-        "package_manager": package_manager,
-        "present": True,
-    }
-    if row is None:
-        session.add(Version(distro=distro, version=version, **wanted))
-        return True
-    changed = False
-    for key, value in wanted.items():
-        if getattr(row, key) != value:
-            setattr(row, key, value)
-            changed = True
-    return changed
+    wanted = {"branch": branch, "path": path, "snapshot": snapshot, "package_manager": package_manager}
+    return _upsert(session, Version, {"distro": distro, "version": version}, wanted)
 
 
 def write_branch(
@@ -204,21 +187,30 @@ def write_branch(
     enabled: bool,
     branch_off_rev: int | None,
 ) -> bool:
-    row = session.scalars(select(Branch).where(Branch.distro == distro, Branch.name == name)).one_or_none()
-    wanted = {
-        "path": path,
-        "snapshot": snapshot,
-        "enabled": enabled,
-        "branch_off_rev": branch_off_rev,
-        "present": True,
-    }
+    """Upsert a branch row; ``True`` when anything was written."""
+    wanted = {"path": path, "snapshot": snapshot, "enabled": enabled, "branch_off_rev": branch_off_rev}
+    return _upsert(session, Branch, {"distro": distro, "name": name}, wanted)
+
+
+def _upsert(
+    session: Session, model: type[Branch] | type[Version], keys: dict[str, str], wanted: dict[str, object]
+) -> bool:
+    """Insert the row named by ``keys`` or bring it to ``wanted`` (and present); ``True`` if written.
+
+    Writing only what differs keeps an unchanged re-sync free of UPDATEs.
+    """
+    wanted = {**wanted, "present": True}
+    query = select(model)
+    for column, value in keys.items():
+        query = query.where(getattr(model, column) == value)
+    row = session.scalars(query).one_or_none()
     if row is None:
-        session.add(Branch(distro=distro, name=name, **wanted))
+        session.add(model(**keys, **wanted))
         return True
     changed = False
-    for key, value in wanted.items():
-        if getattr(row, key) != value:
-            setattr(row, key, value)
+    for column, value in wanted.items():
+        if getattr(row, column) != value:
+            setattr(row, column, value)
             changed = True
     return changed
 

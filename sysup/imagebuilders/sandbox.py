@@ -175,13 +175,10 @@ class BwrapSandbox:
     ) -> RunResult:
         cmd = self.command(argv, workdir=workdir, writable=writable, readonly=readonly, env=env)
         user = self.build_uid
-        if user is not None and not all(_searchable_by_others(path) for path in [*writable, *readonly]):
+        if user is not None and not _prepare_for(user, writable, readonly):
             log.warning("sandbox: %s is not reachable by uid %s; building as the worker's user",
                         [str(path) for path in writable], user)
             user = None
-        if user is not None:
-            for path in writable:
-                hand_over(Path(path), user)
         return run_limited(
             cmd, cwd=None, env={"PATH": SANDBOX_PATH}, timeout=timeout, output_limit=output_limit, user=user
         )
@@ -253,10 +250,23 @@ def hand_over(root: Path, uid: int) -> None:
                 os.chown(path, uid, uid, follow_symlinks=False)
 
 
-def _searchable_by_others(path: Path | str) -> bool:
-    """Every parent of ``path`` lets any user pass (``o+x``), so another uid can reach ``path`` itself."""
-    resolved = Path(path).resolve()
-    return all(os.stat(parent).st_mode & stat.S_IXOTH for parent in resolved.parents)
+def _reachable_by(path: Path | str, uid: int) -> bool:
+    """``uid`` may pass every parent of ``path`` (``u+x`` on its own directories, else ``o+x``)."""
+    for parent in Path(path).resolve().parents:
+        info = os.stat(parent)
+        if not info.st_mode & (stat.S_IXUSR if info.st_uid == uid else stat.S_IXOTH):
+            return False
+    return True
+
+
+def _prepare_for(uid: int, writable: Sequence[Path], readonly: Sequence[Path]) -> bool:
+    """Hand the writable paths to ``uid`` (in order: a later one may sit inside an earlier one); ``False``
+    when ``uid`` could not reach one of the paths, and the build must run as the worker's user."""
+    for path in writable:
+        if not _reachable_by(path, uid):
+            return False
+        hand_over(Path(path), uid)
+    return all(_reachable_by(path, uid) for path in readonly)
 
 
 def find_sandbox(

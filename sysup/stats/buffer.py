@@ -31,8 +31,9 @@ MAX_PENDING = 100_000
 class RequestBuffer:
     """Collects ``StatsRecorder.record_request`` keyword arguments; thread-safe, one writer thread."""
 
-    def __init__(self, recorder: StatsRecorder, flush_seconds: float = FLUSH_SECONDS,
-                 max_pending: int = MAX_PENDING) -> None:
+    def __init__(
+        self, recorder: StatsRecorder, flush_seconds: float = FLUSH_SECONDS, max_pending: int = MAX_PENDING
+    ) -> None:
         self._recorder = recorder
         self._flush_seconds = flush_seconds
         self._max_pending = max_pending

@@ -153,6 +153,7 @@ class Fetcher:
             with self._client.stream("GET", url, headers=headers) as response:
                 status = response.status_code
                 if status == 404 or status == 410:
+                    response.read()  # small; read so the connection is kept (see _fetch_http)
                     raise UpstreamNotFound(f"{url}: not found upstream ({status})", status, url)
                 if status >= 500:
                     raise _Retry(UpstreamHTTPError(f"{url}: upstream answered {status}", status, url))
@@ -189,6 +190,9 @@ class Fetcher:
             new_etag = response.headers.get("ETag") or None
             new_modified = response.headers.get("Last-Modified") or None
             if response.status_code == 304:
+                # Read the (empty) body: a response closed unread takes its keep-alive connection with it,
+                # and a re-sync of 304s then opened one TCP connection per request.
+                response.read()
                 return FetchResult(url, 304, None, new_etag or etag, new_modified or last_modified, True)
             self._check_length(url, response)
             body = bytearray()

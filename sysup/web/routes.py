@@ -1,5 +1,5 @@
-"""The pages (``/``, ``/build/{request_hash}``, ``/about``) and the small JSON endpoints they call
-(``/web/api/...``); :func:`install_web` adds both and the static files (``/web/static``) to the app.
+"""The pages (``/``, ``/build/{request_hash}``, ``/stats``, ``/about``) and the small JSON endpoints they
+call (``/web/api/...``); :func:`install_web` adds both and the static files (``/web/static``) to the app.
 
 Pages are server-rendered Jinja2 with small ES modules; every asset comes from this server, and the
 ``Content-Security-Policy`` of each page lets the browser fetch nothing from anywhere else. Builds are
@@ -27,6 +27,7 @@ from sysup.api.state import ApiState, api_state
 from sysup.web.catalog_view import branch_summaries, device_details, device_index, version_choices
 from sysup.web.devices import DeviceIndex
 from sysup.web.packages import suggest_packages
+from sysup.web.stats_page import stats_for
 from sysup.web.validation import check_selection
 
 HERE = Path(__file__).resolve().parent
@@ -129,6 +130,13 @@ async def about_page(request: Request, state: State) -> HTMLResponse:
         "page": "about",
     }
     return _page(request, "about.html", context)
+
+
+@router.get("/stats", response_class=HTMLResponse)
+async def stats_page(request: Request, state: State, period: str | None = None) -> HTMLResponse:
+    """Charts of build requests, cache hits, builds and popular choices; ``?period=24h`` or ``30d``."""
+    view = await run_in_threadpool(stats_for, state, period)
+    return _page(request, "stats.html", {"view": view, "page": "stats"})
 
 
 # -- JSON for the pages ---------------------------------------------------------------------------------

@@ -88,8 +88,10 @@ def test_resync_without_changes_sends_only_conditional_requests(demo_tree: DemoT
     with recorded_writes(_engine(factory)) as writes:
         second = run_sync(factory, distro_for(demo_tree))
     assert second.errors == []
-    assert second.requests == first.requests
-    assert second.not_modified == second.requests - second.not_found > 100
+    # Unchanged signed lists stand for everything they name: one conditional request per target and per
+    # architecture, instead of one per file.
+    assert 0 < second.requests < first.requests / 2
+    assert second.not_modified == second.requests - second.not_found > 20
     assert second.bytes == 0
     assert (second.targets_updated, second.profiles, second.packages, second.feeds_updated) == (0, 0, 0, 0)
     assert writes == []
@@ -132,7 +134,9 @@ def test_tampering_after_a_sync_keeps_the_verified_data(demo_tree: DemoTree, tmp
         replace_file(root / ATH79 / "profiles.json", b'{"profiles": {}}')
         with recorded_writes(_engine(factory)) as writes:
             report = run_sync(factory, distro_for(demo_tree, url))
-    assert len(report.errors) == 1 and "profiles.json" in report.errors[0]
+    # The signed sha256sums did not change, so the re-sync does not even read the files it lists: the
+    # tampered profiles.json is never looked at, and nothing unverified is stored.
+    assert report.errors == []
     assert writes == []
     catalog = Catalog(factory, {"openwrt": distro_for(demo_tree, url)})
     assert catalog.profile("openwrt", "24.10.4", "ath79/generic", "tplink_archer-c7-v5") is not None

@@ -1,0 +1,105 @@
+"""How big a run is (``Mode``) and what the figures share (``Context``)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.processes import Server
+from bench.world import World
+from sysup.demo_upstream.generator import Scale
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Sizes of one run: ``FULL`` is what the targets are stated for, ``TINY`` keeps the suite alive."""
+
+    name: str
+    #: wrk duration and the number of alternating runs whose median is quoted.
+    wrk_seconds: float
+    wrk_runs: int
+    wrk_connections: int
+    impossible_requests: int
+    overhead_runs: int
+    concurrent_requests: int
+    queue_builds: int
+    catalog_scale: Scale
+
+
+FULL = Mode(
+    "full",
+    wrk_seconds=10,
+    wrk_runs=3,
+    wrk_connections=32,
+    impossible_requests=1000,
+    overhead_runs=3,
+    concurrent_requests=100,
+    queue_builds=20,
+    catalog_scale="real",
+)
+TINY = Mode(
+    "tiny",
+    wrk_seconds=1,
+    wrk_runs=1,
+    wrk_connections=8,
+    impossible_requests=20,
+    overhead_runs=1,
+    concurrent_requests=10,
+    queue_builds=2,
+    catalog_scale="demo",
+)
+
+#: The device every build of the suite is for (a real-looking opkg-era router of the demo tree).
+VERSION = "24.10.5"
+TARGET = "ath79/generic"
+PROFILE = "tplink_archer-c7-v5"
+#: Add-on packages that install together on that device; pairs of them make distinct images.
+ADD_ONS = (
+    "htop",
+    "nano",
+    "iperf3",
+    "tcpdump",
+    "curl",
+    "wireguard-tools",
+    "openssh-sftp-server",
+    "owut",
+    "adblock",
+    "e2fsprogs",
+    "iw",
+    "luci-proto-wireguard",
+    "luci-i18n-base-de",
+    "luci-i18n-base-fr",
+    "luci-app-adblock",
+    "vim",
+    "luci-proto-ipv6",
+    "ppp",
+    "uboot-envtools",
+    "luci-light",
+)
+
+
+def _package_sets() -> Iterator[list[str]]:
+    for pair in itertools.combinations(ADD_ONS, 2):
+        yield list(pair)
+
+
+@dataclass
+class Context:
+    """The world, the main server and what earlier figures leave for later ones."""
+
+    mode: Mode
+    world: World
+    server: Server
+    profile: bool = False
+    #: Set by the cold-build figure: the request body and hash of a finished build.
+    finished_body: dict[str, Any] | None = None
+    finished_hash: str | None = None
+    #: Median POST→200 of a warm build (seconds), set by the build-overhead figure.
+    warm_build_seconds: float | None = None
+    _sets: Iterator[list[str]] = field(default_factory=_package_sets)
+
+    def fresh_packages(self) -> list[str]:
+        """A package selection no earlier request of this run used (a new image, so a real build)."""
+        return next(self._sets)
