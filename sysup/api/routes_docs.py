@@ -14,7 +14,7 @@ ASSETS_PATH = "/docs/assets"
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/docs")
+@router.api_route("/docs", methods=["GET", "HEAD"])
 def swagger_ui(request: Request) -> HTMLResponse:
     """The interactive API documentation."""
     return get_swagger_ui_html(

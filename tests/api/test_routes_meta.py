@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -58,3 +59,14 @@ def test_openapi_documents_the_routes(bare_url: str) -> None:
     assert {"200", "202", "400", "500", "529"} <= set(build["responses"])
     assert "/json/v1/overview.json" in schema["paths"]
     assert "BuildDone" in schema["components"]["schemas"]
+
+
+def test_docs_page_loads_only_assets_served_here(bare_url: str) -> None:
+    """The API explorer must work offline: every script and stylesheet comes from this server."""
+    page = httpx.get(f"{bare_url}/docs")
+    assert page.status_code == 200 and httpx.head(f"{bare_url}/docs").status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(asset.startswith("/docs/assets/") for asset in assets)
+    for asset in assets:
+        answer = httpx.get(f"{bare_url}{asset}")
+        assert answer.status_code == 200 and len(answer.content) > 100
