@@ -28,6 +28,7 @@ from sysup.api import (
 from sysup.api.body_limit import BodyLimitMiddleware
 from sysup.api.cors import CorsMiddleware
 from sysup.api.errors import install_error_handlers
+from sysup.api.fast_path import FinishedBuildFastPath
 from sysup.api.metrics import install_metrics
 from sysup.api.openapi_errors import document_errors
 from sysup.api.plain_http import StatusInBodyMiddleware
@@ -106,6 +107,8 @@ def create_app(settings: Settings) -> FastAPI:
     # Added last = outermost: CORS headers also go on the double-slash redirect.
     app.add_middleware(DoubleSlashMiddleware)
     app.add_middleware(CorsMiddleware)
+    # Outermost of all: a finished build's status straight from memory (see fast_path.py).
+    app.add_middleware(FinishedBuildFastPath, histogram=app.state.request_latency)
     return app
 
 

@@ -28,6 +28,8 @@ PREFLIGHT_MAX_AGE = "86400"
 # Encoded once: they go on every hot answer (a finished build's GET), where MutableHeaders cost a tenth.
 _RAW_ALLOW = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in ALLOW_HEADERS.items()]
 _RAW_NAMES = frozenset(name for name, _ in _RAW_ALLOW)
+#: :data:`ALLOW_HEADERS` as ASGI header pairs, for answers sent outside this middleware (``fast_path``).
+CORS_RESPONSE_HEADERS = tuple(_RAW_ALLOW)
 _PREFIX_ROOTS = frozenset(prefix.rstrip("/") for prefix in CORS_PREFIXES)
 
 

@@ -105,17 +105,33 @@ async def post_build(
     # The cache hit, answered on the event loop: the same request (client aside) was answered 200 less than
     # FINISHED_CACHE_SECONDS ago, so its finished answer is still in memory. Everything else (validation,
     # database) runs in the thread pool.
-    replay_key = build_request.model_dump_json(exclude={"client"})
-    accepted = state.accepted.get(replay_key)
-    rendered = state.finished.get(accepted.request_hash) if accepted is not None else None
-    if accepted is not None and rendered is not None:
-        client = client_name(build_request.client, user_agent)
-        buffer_for(state.engine).add(  # statistics, written in batches (sysup.stats.buffer)
-            api="v1", client=_stats_client(client, user_agent), request_hash=accepted.request_hash,
-            cache_hit=True, **accepted.stats,
-        )
+    replay_key = replay_key_of(build_request)
+    rendered = answer_cache_hit(state, build_request, replay_key, user_agent)
+    if rendered is not None:
         return _as_response(rendered, head=False)
     return await run_in_threadpool(_submit, build_request, state, identity, user_agent, replay_key)
+
+
+def replay_key_of(build_request: BuildRequest) -> str:
+    """Requests equal but for ``client`` share their answer."""
+    return build_request.model_dump_json(exclude={"client"})
+
+
+def answer_cache_hit(
+    state: ApiState, build_request: BuildRequest, replay_key: str, user_agent: str | None
+) -> RenderedBuild | None:
+    """The finished answer of a request answered 200 less than FINISHED_CACHE_SECONDS ago, counted in the
+    statistics (written in batches by ``sysup.stats.buffer``); ``None`` when it must go the full way."""
+    accepted = state.accepted.get(replay_key)
+    rendered = state.finished.get(accepted.request_hash) if accepted is not None else None
+    if accepted is None or rendered is None:
+        return None
+    client = client_name(build_request.client, user_agent)
+    buffer_for(state.engine).add(
+        api="v1", client=_stats_client(client, user_agent), request_hash=accepted.request_hash,
+        cache_hit=True, **accepted.stats,
+    )
+    return rendered
 
 
 def _submit(

@@ -128,9 +128,11 @@ class StatsRecorder:
             for event in events
         ]
         try:
+            # Core tables, not the ORM entities: the ORM's bulk path costs half again as much per row.
+            events_table, packages_table = RequestEvent.__table__, RequestedPackage.__table__
             with self._sessions() as session, session.begin():
                 ids = session.scalars(
-                    insert(RequestEvent).returning(RequestEvent.id, sort_by_parameter_order=True), rows
+                    insert(events_table).returning(events_table.c.id, sort_by_parameter_order=True), rows
                 ).all()
                 packages = [
                     {"request_id": request_id, "name": name[:128]}
@@ -138,7 +140,7 @@ class StatsRecorder:
                     for name in requested_names(event["packages"])
                 ]
                 if packages:
-                    session.execute(insert(RequestedPackage), packages)
+                    session.execute(insert(packages_table), packages)
             return len(rows)
         except SQLAlchemyError:
             log.exception("could not record %d build requests in the statistics", len(rows))

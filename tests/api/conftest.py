@@ -72,17 +72,9 @@ def make_settings(data_dir: Path, tree: Any, upstream_url: str, **overrides: Any
 
 def migrate(settings: Settings) -> None:
     """Create the schema, as ``sysup serve`` does before it starts."""
-    import sysup.builds.models  # noqa: F401  (registers the build tables on Base.metadata)
-    from sysup.database import Base, create_engine_for
     from sysup.database.migrate import upgrade_database
 
     upgrade_database(settings.resolved_database_url)
-    # The build tables have no migration yet; create whatever the migrations did not (a no-op once they do).
-    engine = create_engine_for(settings.resolved_database_url)
-    try:
-        Base.metadata.create_all(engine)
-    finally:
-        engine.dispose()
 
 
 def migrate_and_sync(settings: Settings) -> None:

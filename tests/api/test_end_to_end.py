@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import pytest
 from sysup.config import Settings
 from tests.api.conftest import make_settings, migrate_and_sync
 from tests.api.live_server import live_server
+from tests.support.firmware import extract_rootfs
 from tests.support.requirements import require_executable
 
 pytestmark = pytest.mark.slow
@@ -31,7 +33,12 @@ def building_settings(
 ) -> Settings:
     require_executable("bwrap")
     settings = make_settings(
-        tmp_path_factory.mktemp("api-building"), demo_info, demo_upstream_url, sandbox="bwrap", workers=2
+        tmp_path_factory.mktemp("api-building"),
+        demo_info,
+        demo_upstream_url,
+        sandbox="bwrap",
+        workers=2,
+        allow_defaults=True,
     )
     migrate_and_sync(settings)
     return settings
@@ -121,3 +128,51 @@ def test_item_15_revision_mismatch_is_500_with_detail(building_url: str) -> None
     assert isinstance(failed["stdout"], str) and isinstance(failed["stderr"], str)
     assert failed["request"]["version_code"] == "r1-deadbeef00"
     assert response.headers["x-imagebuilder-status"] == "failed"
+
+
+FIRST_BOOT = "#!/bin/sh\nuci set system.@system[0].hostname='sysup-e2e'\nuci commit\n"
+
+
+@pytest.mark.parametrize("version", ["23.05.5", "24.10.5", "25.12.1", "SNAPSHOT"])
+def test_image_holds_what_was_asked(building_url: str, version: str, tmp_path: Path) -> None:
+    """Inside the downloaded sysupgrade image: the added package, no removed ones, the first-boot script."""
+    require_executable("unsquashfs", "squashfs-tools")
+    body = {
+        "version": version,
+        "target": "ath79/generic",
+        "profile": "tplink,archer-c7-v5",
+        "packages": ["htop", "-ppp", "-ppp-mod-pppoe"],
+        "defaults": FIRST_BOOT,
+        "client": "e2e/contents",
+    }
+    response, _ = wait_for_build(building_url, body)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert "htop" in result["manifest"] and "libncurses" in result["manifest"]
+    assert "ppp" not in result["manifest"] and "ppp-mod-pppoe" not in result["manifest"]
+    assert result["bin_dir"] != result["request_hash"]  # images with a script live under the defaults hash
+    image = next(i for i in result["images"] if i["type"] == "sysupgrade")
+    download = httpx.get(f"{building_url}/store/{result['bin_dir']}/{image['name']}")
+    assert download.status_code == 200 and hashlib.sha256(download.content).hexdigest() == image["sha256"]
+    (tmp_path / image["name"]).write_bytes(download.content)
+    root = extract_rootfs(tmp_path / image["name"], tmp_path / "root")
+    htop = (root / "usr/bin/htop").read_text()
+    assert htop.startswith(f"htop {result['manifest']['htop']}\n")  # that very version is installed
+    assert not (root / "usr/bin/ppp").exists() and not (root / "usr/bin/ppp-mod-pppoe").exists()
+    assert (root / "etc/uci-defaults/99-asu-defaults").read_text() == FIRST_BOOT
+    assert (root / "usr/bin/dropbear").exists()  # a default package kept
+
+
+def test_too_big_for_the_flash_is_the_storage_error(building_url: str) -> None:
+    body = {
+        "version": "24.10.5",
+        "target": "ath79/generic",
+        "profile": "tplink_tl-wr842n-v3",
+        "packages": ["python3-light"],
+        "client": "e2e/too-big",
+    }
+    response, _ = wait_for_build(building_url, body)
+    assert response.status_code == 500, response.text
+    failed = response.json()
+    assert failed["detail"] == "Error: Selected packages exceed device storage"
+    assert "is too big" in failed["stderr"]

@@ -93,6 +93,27 @@ def test_catalog_errors_are_answered_at_once(api_url: str) -> None:
     assert detail == "Handling `defaults` not enabled on server"
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"packages": ["firewall", "firewall4"], "version": "23.05.5"}, "conflict"),
+        ({"packages": ["luci-app-adblok"]}, "luci-app-adblock"),
+        ({"repositories": {"evil\nsrc/gz x": "https://feeds.example.org/x"}}, "repositor"),
+        ({"repositories": {"extra": "https://evil.example.org/feed"}}, "repositor"),
+        ({"repository_keys": ["not a key"]}, "repositor"),
+        ({"rootfs_size_mb": 100000}, "rootfs"),
+        ({"profile": "--help"}, "profile"),
+    ],
+)
+def test_impossible_requests_are_refused_and_never_queued(
+    api_url: str, fields: dict[str, Any], expected: str
+) -> None:
+    before = httpx.get(f"{api_url}/api/v1/stats").json()["queue_length"]
+    detail = assert_error(httpx.post(f"{api_url}/api/v1/build", json=build_body(**fields)), 400)
+    assert expected in detail.lower()
+    assert httpx.get(f"{api_url}/api/v1/stats").json()["queue_length"] == before
+
+
 def test_overloaded_queue_is_529_with_retry_after(queued_settings: Any) -> None:
     from sysup.api.app import create_app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,6 +139,28 @@ def test_tampering_after_a_sync_keeps_the_verified_data(demo_tree: DemoTree, tmp
     # tampered profiles.json is never looked at, and nothing unverified is stored.
     assert report.errors == []
     assert writes == []
+    catalog = Catalog(factory, {"openwrt": distro_for(demo_tree, url)})
+    assert catalog.profile("openwrt", "24.10.4", "ath79/generic", "tplink_archer-c7-v5") is not None
+
+
+def test_rewritten_checksums_without_a_new_signature_are_refused(demo_tree: DemoTree, tmp_path: Path) -> None:
+    """A mirror that tampers with profiles.json and fixes up sha256sums cannot forge sha256sums.sig."""
+    root = copy_tree(demo_tree[0].root, tmp_path / "tree")
+    factory = migrated(f"sqlite:///{tmp_path / 'sysup.db'}")
+    with running_upstream(root) as url:
+        assert run_sync(factory, distro_for(demo_tree, url)).errors == []
+        forged = b'{"profiles": {}}'
+        replace_file(root / ATH79 / "profiles.json", forged)
+        sums = root / ATH79 / "sha256sums"
+        forged_line = f"{hashlib.sha256(forged).hexdigest()} *profiles.json"
+        lines = [
+            forged_line if line.endswith("*profiles.json") else line for line in sums.read_text().splitlines()
+        ]
+        replace_file(sums, ("\n".join(lines) + "\n").encode())
+        with recorded_writes(_engine(factory)) as writes:
+            report = run_sync(factory, distro_for(demo_tree, url))
+    assert any("ath79/generic" in error and "sha256sums" in error for error in report.errors), report.errors
+    assert not any("profiles" in statement for statement in writes)
     catalog = Catalog(factory, {"openwrt": distro_for(demo_tree, url)})
     assert catalog.profile("openwrt", "24.10.4", "ath79/generic", "tplink_archer-c7-v5") is not None
 
