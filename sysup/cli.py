@@ -24,6 +24,7 @@ _COMMANDS = [
     ("sysup.api.cli", "register"),
     ("sysup.client.cli", "register"),
     ("sysup.builds.cli", "register"),
+    ("sysup.imagebuilders.cli", "register"),
     ("sysup.demo_upstream.demo", "register"),
 ]
 
