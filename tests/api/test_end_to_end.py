@@ -161,6 +161,11 @@ def test_image_holds_what_was_asked(building_url: str, version: str, tmp_path: P
     assert not (root / "usr/bin/ppp").exists() and not (root / "usr/bin/ppp-mod-pppoe").exists()
     assert (root / "etc/uci-defaults/99-asu-defaults").read_text() == FIRST_BOOT
     assert (root / "usr/bin/dropbear").exists()  # a default package kept
+    assert not (root / ".PKGINFO").exists()  # package metadata stays out of the image
+    if version in ("25.12.1", "SNAPSHOT"):  # apk: the world file names what was asked for
+        assert "htop" in (root / "etc/apk/world").read_text().split()
+    else:
+        assert "Package: htop" in (root / "usr/lib/opkg/status").read_text()
 
 
 def test_too_big_for_the_flash_is_the_storage_error(building_url: str) -> None:

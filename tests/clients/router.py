@@ -1,9 +1,10 @@
 """A fake OpenWrt router: a root directory run under bubblewrap with BusyBox as its userland.
 
-The root is a copy of a template under ``tests/clients/fake_router/`` (``/usr/lib/opkg/status``,
-``/etc/config``, the recorded outputs in ``/recorded``), plus Debian's ``busybox`` with its applets in
-``/bin``, the stand-ins of ``standin.py`` as ``ubus``, ``uci``, ``jsonfilter``, ``uclient-fetch``,
-``sysupgrade`` and ``opkg``, and the router client, copied unmodified to ``/usr/bin/sysup-upgrade``.
+The root is a copy of a template under ``tests/clients/fake_router/`` (``/usr/lib/opkg/status`` or
+``/etc/apk/world`` and ``/lib/apk/db/installed``, ``/etc/config``, the recorded outputs in ``/recorded``),
+plus Debian's ``busybox`` with its applets in ``/bin``, the stand-ins of ``standin.py`` as ``ubus``,
+``uci``, ``jsonfilter``, ``uclient-fetch``, ``sysupgrade`` and (opkg templates only) ``opkg``, and the
+router client, copied unmodified to ``/usr/bin/sysup-upgrade``.
 The host's ``/usr`` is bound read-only at ``/opt/host/usr`` (for the stand-ins' Python) and its C
 libraries at the usual places, so the programs run; the network is the host's, so 127.0.0.1 reaches
 the test server.
@@ -54,9 +55,18 @@ class FakeRouter:
         standin.write_text(f"#!{HOST_PYTHON} -IS\n" + (TEMPLATES / "standin.py").read_text())
         standin.chmod(0o755)
         for place in STANDINS:
+            if place == "bin/opkg" and not (path / "usr" / "lib" / "opkg").is_dir():
+                continue  # an apk-era image has no opkg
             (path / place).symlink_to("/usr/libexec/standin.py")
         shutil.copy2(CLIENT, path / "usr" / "bin" / "sysup-upgrade")
         self.set_server(server_url)
+
+    def use_wget(self) -> None:
+        """Take ``uclient-fetch`` away and make ``/bin/wget`` the BusyBox-wget stand-in."""
+        (self.path / "bin" / "uclient-fetch").unlink()
+        wget = self.path / "bin" / "wget"
+        wget.unlink()
+        wget.symlink_to("/usr/libexec/standin.py")
 
     def set_server(self, url: str) -> None:
         """Point UCI ``attendedsysupgrade.server.url`` at ``url``, as ``uci set …; uci commit`` would."""

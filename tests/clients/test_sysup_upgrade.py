@@ -131,3 +131,29 @@ def test_server_down_and_usage_errors(router: FakeRouter) -> None:
     assert router.run("frobnicate").returncode == 1
     assert router.run().returncode == 1
     assert router.run("--help").returncode == 0
+
+
+def test_wget_fallback_without_uclient_fetch(
+    router: FakeRouter, building_url: str, demo_upstream_url: str
+) -> None:
+    router.use_wget()
+    result = router.run("check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Available: 24.10.5 r29087-d9c5716d1d" in result.stdout
+    (post,) = [call for call in router.calls("wget") if call["post_data"]]
+    assert post["argv"][-1] == f"{building_url}/api/v1/upgrade-check?status_in_body=1"
+    assert json.loads(post["post_data"])["version"] == "24.10.4"
+    assert router.calls("uclient-fetch") == []
+
+    # BusyBox wget's "server returned error: HTTP/1.1 404 Not Found" gives the status of a non-sysup server
+    router.set_server(demo_upstream_url)
+    foreign = router.run("check")
+    assert foreign.returncode == 3
+    assert (
+        f"{demo_upstream_url} answered HTTP 4" in foreign.stderr and "is it a sysup server?" in foreign.stderr
+    )
+    router.set_server("http://127.0.0.1:9/")
+    down = router.run("check")
+    assert (
+        down.returncode == 3 and "can't connect to remote host (127.0.0.1): Connection refused" in down.stderr
+    )

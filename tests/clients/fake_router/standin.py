@@ -1,7 +1,8 @@
 """Stand-ins for the OpenWrt tools the router client calls, one program dispatched on its name.
 
 Installed into the fake router root as ``/bin/ubus``, ``/sbin/uci``, ``/usr/bin/jsonfilter``,
-``/bin/uclient-fetch``, ``/sbin/sysupgrade``, ``/bin/opkg`` (symlinks to this file). Each appends
+``/bin/uclient-fetch``, ``/sbin/sysupgrade``, ``/bin/opkg`` and, for the fallback, ``/bin/wget``
+(symlinks to this file). Each appends
 ``{"tool", "argv", ...}`` to ``/recorded/calls.jsonl`` and prints what the real tool prints:
 
 * ``ubus call system board`` and ``opkg list-installed``: the recorded outputs under ``/recorded``.
@@ -10,6 +11,8 @@ Installed into the fake router root as ``/bin/ubus``, ``/sbin/uci``, ``/usr/bin/
   ``.label``, ``["key"]``, ``[N]``, ``[*]``, and ``VAR=`` exports), with json-c's spaced output.
 * ``uclient-fetch``: real HTTP with uclient-fetch's behaviour: POST data is sent as a form, only
   200/204 bodies are written, anything else prints ``HTTP error N`` and exits 8.
+* ``wget``: BusyBox wget (networking/wget.c): POST data sent as a form, 200/204 bodies written, anything
+  else ``wget: server returned error: HTTP/1.1 404 Not Found`` and exit 1.
 * ``sysupgrade``: checks the image exists (``--test``) or prints what a flash prints; nothing is flashed.
 
 Runs on the host's Python (standard library only), bound into the sandbox at ``/opt/host``.
@@ -316,6 +319,88 @@ def uclient_fetch(argv: list[str]) -> int:
     return 0
 
 
+# -- BusyBox wget ----------------------------------------------------------------------------------
+
+_WGET_VALUE_OPTIONS = {
+    "-O": "output", "--output-document": "output", "-U": "agent", "--user-agent": "agent",
+    "-T": "timeout", "--timeout": "timeout", "--post-data": "post_data", "-P": None, "-o": None,
+    "-Y": None, "--header": None, "--post-file": None,
+}  # fmt: skip
+
+
+def wget(argv: list[str]) -> int:
+    values: dict[str, str] = {}
+    quiet = False
+    urls: list[str] = []
+    arguments = list(argv)
+    while arguments:
+        argument = arguments.pop(0)
+        option, has_value, value = argument.partition("=")
+        takes_value = option.startswith("--") if has_value else bool(arguments)
+        if option in _WGET_VALUE_OPTIONS and takes_value:
+            key = _WGET_VALUE_OPTIONS[option]
+            value = value if has_value else arguments.pop(0)
+            if key:
+                values[key] = value
+        elif argument in ("-q", "--quiet"):
+            quiet = True
+        elif argument in ("-c", "-S", "-4", "-6", "--no-check-certificate", "--spider"):
+            pass
+        elif argument.startswith("-"):
+            sys.stderr.write(f"wget: unrecognized option '{argument}'\nBusyBox v1.36.1 multi-call binary.\n")
+            return 1
+        else:
+            urls.append(argument)
+    post_data = values.get("post_data")
+    record("wget", argv, post_data=post_data)
+    if not urls:
+        sys.stderr.write("BusyBox v1.36.1 multi-call binary.\n\nUsage: wget [-cqS] [--spider] URL...\n")
+        return 1
+
+    def say(text: str) -> None:
+        if not quiet:
+            sys.stderr.write(text + "\n")
+
+    url = urllib.parse.urlsplit(urls[0])
+    if url.scheme != "http":
+        sys.stderr.write(f"wget: not an http or ftp url: {urls[0]}\n")
+        return 1
+    port = url.port or 80
+    timeout = float(values.get("timeout", 900))
+    connection = http.client.HTTPConnection(url.hostname or "", port, timeout=timeout)
+    headers = {"User-Agent": values.get("agent", "Wget"), "Connection": "close"}
+    if post_data is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    target = url.path + (f"?{url.query}" if url.query else "")
+    say(f"Connecting to {url.hostname}:{port} ({url.hostname}:{port})")
+    try:
+        method = "POST" if post_data is not None else "GET"
+        connection.request(method, target, body=post_data, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+    except ConnectionRefusedError:
+        sys.stderr.write(f"wget: can't connect to remote host ({url.hostname}): Connection refused\n")
+        return 1
+    except TimeoutError:
+        sys.stderr.write("wget: download timed out\n")
+        return 1
+    if response.status not in (200, 204):
+        sys.stderr.write(f"wget: server returned error: HTTP/1.1 {response.status} {response.reason}\n")
+        return 1
+    target_file = values.get("output") or (os.path.basename(url.path) or "index.html")
+    if target_file == "-":
+        say("writing to stdout")
+        sys.stdout.buffer.write(body)
+        say("written to stdout")
+        return 0
+    say(f"saving to '{target_file}'")
+    Path(target_file).write_bytes(body)
+    name = os.path.basename(target_file)[:20]
+    say(f"{name:<20} 100% |{'*' * 31}| {len(body):>5}  0:00:00 ETA")
+    say(f"'{target_file}' saved")
+    return 0
+
+
 # -- sysupgrade -------------------------------------------------------------------------------------
 
 
@@ -342,6 +427,7 @@ TOOLS = {
     "uci": uci,
     "jsonfilter": jsonfilter,
     "uclient-fetch": uclient_fetch,
+    "wget": wget,
     "sysupgrade": sysupgrade,
 }
 

@@ -358,7 +358,7 @@ def stage_rootfs(ctx: Context, resolution: Resolution, root: Path) -> None:
     print("\nFinalizing root filesystem...", flush=True)
     epoch = int(ctx.info["source_date_epoch"])
     if ctx.apk:
-        rootfs.write_apk_state(root, resolution.selected, resolution.requested, file_lists)
+        rootfs.write_apk_state(root, resolution.selected, resolution.asked, file_lists)
     else:
         rootfs.write_opkg_state(
             root, resolution.selected, set(resolution.requested), control_files, file_lists, epoch

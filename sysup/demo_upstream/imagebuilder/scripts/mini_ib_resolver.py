@@ -36,8 +36,11 @@ class Problem:
 @dataclass
 class Resolution:
     selected: list[Package]
+    #: The packages chosen for the requested names (opkg marks them user-installed).
     requested: list[str]
     problems: list[Problem]
+    #: The requested names as asked (apk's world file keeps these, provided names included).
+    asked: list[str]
 
 
 class Universe:
@@ -172,6 +175,7 @@ def resolve(requests: list[str], universe: Universe) -> Resolution:
     resolver = Resolver(universe)
     problems: list[Problem] = []
     requested: list[str] = []
+    asked: list[str] = []
     for token in requests:
         relation = parse_request(token, universe.apk)
         package = resolver.candidate(relation)
@@ -181,8 +185,9 @@ def resolve(requests: list[str], universe: Universe) -> Resolution:
         found: list[Problem] = []
         if resolver.install(package, found):
             requested.append(package.name)
+            asked.append(relation[0])
         for problem in found:
             problem.top = token
         problems.extend(found)
     problems.extend(resolver.conflicts())
-    return Resolution(list(resolver.selected.values()), requested, problems)
+    return Resolution(list(resolver.selected.values()), requested, problems, asked)

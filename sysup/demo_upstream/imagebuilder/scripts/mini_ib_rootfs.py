@@ -40,7 +40,7 @@ def extract_tar(data: bytes, root: Path, skip: tuple[str, ...] = ()) -> list[str
     written: list[str] = []
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         for member in archive.getmembers():
-            if member.name.lstrip("./") in skip:
+            if member.name.removeprefix("./").lstrip("/") in skip:
                 continue
             target = _safe_target(root, member.name)
             if target is None:
