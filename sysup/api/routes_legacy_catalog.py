@@ -21,7 +21,6 @@ from starlette.responses import Response
 from sysup.api.responses import JsonResponse
 from sysup.api.routes_legacy import HASH_PATTERN, legacy_error, pick_sysupgrade, profile_title, titles_of
 from sysup.api.state import ApiState, api_state
-from sysup.build_requests.validate import branch_of
 from sysup.builds.models import Build
 from sysup.builds.stages import BuildStatus
 from sysup.database import session_factory
@@ -31,6 +30,7 @@ from sysup.stats.models import BuildEvent
 from sysup.stats.recorder import manifest_hash
 from sysup.upgrades.request import MissingField, normalise_version, resolve_distro
 from sysup.upstream.records import ProfileEntry
+from sysup.upstream.version_order import branch_of
 
 router = APIRouter(tags=["legacy"])
 

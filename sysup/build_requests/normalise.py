@@ -8,8 +8,8 @@ Decisions (the reference server, openwrt/asu, is the yardstick):
 * A leading ``+`` on a package name is dropped (the reference strips it too).
 * ``package_changes`` are **not** applied to v1 requests: LuCI, owut and auc apply the branch table
   themselves before they POST, and the reference does not rename for them either. Renaming again on the
-  server would turn a deliberate request into a different one. ``apply_package_changes`` is there for
-  callers that must do it (e.g. the 2017 API, whose clients never did).
+  server would turn a deliberate request into a different one. The upgrade check applies them
+  (``sysup.upgrades.package_changes``), so a package list it returns is already renamed.
 * ``diff_packages``: when true, every default or device package the client did not request is removed by
   adding ``-name`` for it, exactly as the reference's ``diff_packages``; clients send their complete
   installed top-level list in that mode.
@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from sysup.build_requests.models import BuildRequest
-from sysup.config import PackageChange
 
 
 def normalise_request(request: BuildRequest) -> BuildRequest:
@@ -41,24 +40,6 @@ def diff_packages(requested: Sequence[str], default_packages: Iterable[str]) -> 
     removals = sorted({name for name in default_packages if not name.startswith("-")} - wanted)
     already_removed = {name[1:] for name in requested if name.startswith("-")}
     return list(requested) + [f"-{name}" for name in removals if name not in already_removed]
-
-
-def apply_package_changes(
-    packages: Sequence[str], changes: Iterable[PackageChange], *, after_revision: int, up_to_revision: int
-) -> list[str]:
-    """Apply renames/removals with ``after_revision < revision <= up_to_revision`` (what clients do):
-    ``source``+``target`` renames, ``source`` alone removes."""
-    result = list(packages)
-    for change in changes:
-        if not (after_revision < change.revision <= up_to_revision) or not change.source:
-            continue
-        if change.source in result:
-            index = result.index(change.source)
-            if change.target:
-                result[index] = change.target
-            else:
-                del result[index]
-    return _unique(result)
 
 
 def _unique(names: Iterable[str]) -> list[str]:

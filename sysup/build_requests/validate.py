@@ -19,6 +19,7 @@ from sysup.build_requests.normalise import diff_packages, normalise_request
 from sysup.config import Settings
 from sysup.errors import BadRequest, DefaultsRejected
 from sysup.upstream.usign import parse_public_key
+from sysup.upstream.version_order import branch_of
 
 
 class CatalogReader(Protocol):
@@ -111,13 +112,6 @@ class ValidatedRequest:
             "bin_dir": self.bin_dir,
             "manifest": self.manifest,
         }
-
-
-def branch_of(version: str) -> str:
-    """``24.10.4`` and ``24.10-SNAPSHOT`` → ``24.10``; ``SNAPSHOT`` → ``SNAPSHOT`` (LuCI's ``get_branch``)."""
-    if version.upper() == "SNAPSHOT":
-        return "SNAPSHOT"
-    return ".".join(version.split("-", 1)[0].split(".")[:2])
 
 
 def is_repository_allowed(url: str, allow_list: Iterable[str]) -> bool:

@@ -7,8 +7,7 @@ from pydantic import ValidationError
 
 from sysup.build_requests.hashing import image_key, request_hash
 from sysup.build_requests.models import BuildRequest
-from sysup.build_requests.normalise import apply_package_changes, diff_packages, normalise_request
-from sysup.config import PackageChange
+from sysup.build_requests.normalise import diff_packages, normalise_request
 
 LUCI = {
     "client": "luci/25.010",
@@ -92,17 +91,6 @@ def test_diff_packages_removes_unrequested_defaults() -> None:
         "luci", "dropbear", "-kmod-ath9k", "-ppp",
     ]
     assert diff_packages(["luci", "-ppp"], ["ppp"]) == ["luci", "-ppp"]
-
-
-def test_package_changes_only_within_revisions() -> None:
-    changes = [
-        PackageChange(source="firewall", target="firewall4", revision=18611),
-        PackageChange(source="auc", target="owut", revision=26792),
-        PackageChange(source="kmod-nft-nat6", revision=20282),
-    ]
-    assert apply_package_changes(
-        ["firewall", "auc", "kmod-nft-nat6"], changes, after_revision=19000, up_to_revision=27000
-    ) == ["firewall", "owut"]
 
 
 def test_request_hash_is_deterministic_and_ignores_client_and_order() -> None:
