@@ -35,7 +35,7 @@ from tests.api.live_server import live_server
 from tests.stats.server import finish, fresh_settings
 from tests.stats.test_recorder import add_build, record
 from tests.web.layout import layout_problems
-from tests.web.test_browser import DESKTOP, PHONE, Pages
+from tests.web.pages import DESKTOP, PHONE, Pages
 
 NOW = datetime(2026, 11, 27, 12, 30, tzinfo=UTC)
 
