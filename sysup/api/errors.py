@@ -55,6 +55,8 @@ def describe_validation_errors(errors: Any) -> str:
     """One line naming each invalid field, e.g. ``profile: String should match pattern '^[\\w.,-]*$'``."""
     parts = []
     for error in errors:
+        if error.get("type") == "json_invalid":  # its location is a character offset, not a field
+            return "Invalid request: the body is not valid JSON"
         location = [str(part) for part in error.get("loc", ()) if part != "body"]
         where = ".".join(location) or "body"
         parts.append(f"{where}: {error.get('msg', 'invalid')}")

@@ -75,7 +75,7 @@ def test_not_json_is_400(bare_url: str) -> None:
     response = httpx.post(
         f"{bare_url}/api/v1/build", content=b"{not json", headers={"Content-Type": "application/json"}
     )
-    assert_error(response, 400)
+    assert assert_error(response, 400) == "Invalid request: the body is not valid JSON"
 
 
 def test_catalog_errors_are_answered_at_once(api_url: str) -> None:
