@@ -13,13 +13,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from asud.demo.generator import generate_tree
 from bench.context import Context
 from bench.machine import loadavg
 from bench.processes import Finished, run_measured
 from bench.results import Figure
 from bench.world import upstream_server
 from sysup.demo_upstream.demo import write_demo_config
-from sysup.demo_upstream.generator import generate_tree
 
 #: Targets of the issue.
 MAX_COLD_SECONDS = 20.0

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from asud.demo.generator import Scale
 from bench.processes import Server
 from bench.world import World
-from sysup.demo_upstream.generator import Scale
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asud.demo.generator import TreeInfo, generate_tree
 from bench.processes import Server, free_port, run_measured, start_server
 from sysup.demo_upstream.demo import write_demo_config
-from sysup.demo_upstream.generator import TreeInfo, generate_tree
 
 #: Limits far above what the figures send, so no figure is answered 529.
 _SERVER_ENV = {"SYSUP_MAX_PENDING_JOBS": "100000", "SYSUP_MAX_PENDING_PER_CLIENT": "100000"}

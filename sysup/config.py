@@ -59,7 +59,7 @@ class DistroSettings(BaseModel):
 
 
 class UpgradePolicySettings(BaseModel):
-    """Which version an upgrade check offers (see ``sysup.upgrades.policy``)."""
+    """Which version an upgrade check offers (see ``asud.upgrades.policy``)."""
 
     #: Offer the newest point release of the installed branch before a newer branch.
     same_branch_first: bool = True

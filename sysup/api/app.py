@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from asud.upgrades.policy import UpgradePolicy
 from sysup import __version__
 from sysup.api import (
     routes_build,
@@ -37,17 +38,16 @@ from sysup.api.routes_docs import install_docs
 from sysup.api.slashes import DoubleSlashMiddleware
 from sysup.api.state import ApiState
 from sysup.config import Settings, load_settings
-from sysup.upgrades.policy import UpgradePolicy
 from sysup.web.routes import install_web
 
 
 def open_state(settings: Settings) -> ApiState:
     """Create every resource the routes use (blocking: run it off the event loop)."""
+    from asud.store.files import Store
     from sysup.build_requests.validate import RequestLimits
     from sysup.builds.runtime import create_build_queue, create_build_service
     from sysup.catalog.queries import Catalog
     from sysup.database import create_engine_for, session_factory
-    from sysup.store.store import Store
 
     engine = create_engine_for(settings.resolved_database_url)
     sessions = session_factory(engine)

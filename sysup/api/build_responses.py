@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from asud.build.stages import BuildStatus
 from sysup.api.responses import render_json
 from sysup.builds.service import BuildView
-from sysup.builds.stages import BuildStatus
 
 #: The body of a GET/HEAD for a hash nobody asked for (as the reference server words it).
 NOT_FOUND_BODY = {"status": 404, "title": "Not Found", "detail": "could not find provided request hash"}

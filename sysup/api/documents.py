@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sysup.upstream.records import ProfileEntry
+from asud.upstream.records import ProfileEntry
 
 #: ``path_packages`` is obsolete upstream but auc requires the key to exist.
 PATH_PACKAGES = "DEPRECATED"

@@ -1,6 +1,6 @@
 """One place that turns every error into the JSON clients understand: ``{"status": int, "detail": str}``.
 
-* ``SysupError`` → its ``status_code``; ``Overloaded``, ``RateLimited`` and ``Unavailable`` add
+* ``AsudError`` → its ``status_code``; ``Overloaded``, ``RateLimited`` and ``Unavailable`` add
   ``Retry-After``; a database that cannot be reached (SQLAlchemy ``OperationalError``) is 503
   ``Unavailable``; a ``BuildError`` raised while answering carries its ``stdout``/``stderr``.
 * Schema errors → **400 with a string** ``detail``, not FastAPI's 422 list: the Firmware Selector calls
@@ -20,8 +20,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from asud.errors import AsudError, BuildError, Overloaded, RateLimited, Unavailable
 from sysup.api.responses import JsonResponse
-from sysup.errors import BuildError, Overloaded, RateLimited, SysupError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def describe_validation_errors(errors: Any) -> str:
 
 
 async def _sysup_error(_request: Request, error: Exception) -> Response:
-    assert isinstance(error, SysupError)
+    assert isinstance(error, AsudError)
     headers = None
     if isinstance(error, Overloaded):
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -98,7 +98,7 @@ async def _http_error(_request: Request, error: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers above on ``app``."""
-    app.add_exception_handler(SysupError, _sysup_error)
+    app.add_exception_handler(AsudError, _sysup_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from starlette.requests import Request
 
+from asud.errors import RateLimited
 from sysup.api.state import state_of
-from sysup.errors import RateLimited
 
 __all__ = [
     "MemoryRateLimiter",

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from asud.build.stages import BuildStatus
 from sysup.api.build_responses import NOT_FOUND_BODY, RenderedBuild, render_build
 from sysup.api.rate_limit import limit_build_rate
 from sysup.api.responses import JsonResponse
@@ -25,7 +26,6 @@ from sysup.api.state import ApiState, api_state, state_of
 from sysup.build_requests.models import BuildRequest
 from sysup.build_requests.validate import validate_request
 from sysup.builds.service import BuildView
-from sysup.builds.stages import BuildStatus
 from sysup.stats import recorder_for
 from sysup.stats.buffer import buffer_for
 

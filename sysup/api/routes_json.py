@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from asud.errors import NotFound
 from sysup import __version__
 from sysup.api.documents import overview_document, profile_document, version_paths
 from sysup.api.responses import JsonResponse, render_json
@@ -28,7 +29,6 @@ from sysup.api.schemas import (
 )
 from sysup.api.state import ApiState, api_state
 from sysup.catalog.queries import TargetInfo
-from sysup.errors import NotFound
 
 router = APIRouter(prefix="/json/v1", tags=["json"])
 

@@ -30,6 +30,9 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from asud.build.stages import BuildStage, BuildStatus
+from asud.errors import AsudError, BadRequest, NotFound, Overloaded, UnknownPackages
+from asud.upstream.records import ProfileEntry
 from sysup.api.errors import RETRY_AFTER_SECONDS, describe_validation_errors
 from sysup.api.rate_limit import limit_build_rate
 from sysup.api.responses import JsonResponse
@@ -38,13 +41,10 @@ from sysup.build_requests.models import BuildRequest
 from sysup.build_requests.validate import validate_request
 from sysup.builds.models import Build, BuildRequestRecord
 from sysup.builds.service import BuildView
-from sysup.builds.stages import BuildStage, BuildStatus
 from sysup.database import session_factory
-from sysup.errors import BadRequest, NotFound, Overloaded, SysupError, UnknownPackages
 from sysup.stats import recorder_for
 from sysup.stats.recorder import manifest_hash
 from sysup.upgrades.request import MissingField, normalise_version, resolve_distro
-from sysup.upstream.records import ProfileEntry
 
 router = APIRouter(tags=["legacy"])
 
@@ -59,17 +59,17 @@ SYSUPGRADE_TYPES = ("sysupgrade", "combined", "sdcard")
 _INITIALIZING = {BuildStage.INIT, BuildStage.DOWNLOAD_IMAGEBUILDER, BuildStage.UNPACK_IMAGEBUILDER}
 
 
-class DefaultsTooLong(SysupError):
+class DefaultsTooLong(AsudError):
     """``defaults`` longer than the 2017 API's limit: 420, as its README promised."""
 
     status_code = 420
 
 
-class NoSysupgradeImage(SysupError):
+class NoSysupgradeImage(AsudError):
     status_code = 501
 
 
-class FailedBuild(SysupError):
+class FailedBuild(AsudError):
     """A finished, failed build as the 2017 API reports it: 500, or 413 when the image was too big."""
 
     def __init__(self, detail: str, *, too_big: bool) -> None:
@@ -77,7 +77,7 @@ class FailedBuild(SysupError):
         self.status_code = 413 if too_big else 500
 
 
-def legacy_error(error: SysupError, **extra: Any) -> Response:
+def legacy_error(error: AsudError, **extra: Any) -> Response:
     """``{"error", "detail"}`` with the 2017 API's status codes and headers."""
     status = error.status_code
     body: dict[str, Any] = {"error": error.detail, "detail": error.detail, **extra}
@@ -295,7 +295,7 @@ async def _post(request: Request, state: ApiState, kind: Kind) -> Response:
             raise BadRequest("The request body is not valid JSON") from None
         identity = await run_in_threadpool(limit_build_rate, request)  # 429 over the per-client rate
         outcome = await run_in_threadpool(_submit, state, body, client_of(body, request), kind, identity)
-    except SysupError as error:
+    except AsudError as error:
         return legacy_error(error)
     if isinstance(outcome, str):
         return Response(status_code=204, headers={"X-Request-Hash": outcome})
@@ -327,7 +327,7 @@ def _status(state: ApiState, prefix: str, kind: Kind, base: str) -> Response:
 async def _get(request: Request, state: ApiState, request_hash: str, kind: Kind) -> Response:
     try:
         return await run_in_threadpool(_status, state, request_hash.lower(), kind, server_url(state, request))
-    except SysupError as error:
+    except AsudError as error:
         return legacy_error(error)
 
 

@@ -18,19 +18,19 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from asud.build.stages import BuildStatus
+from asud.errors import AsudError, BadRequest, NotFound
+from asud.upstream.records import ProfileEntry
+from asud.upstream.version_order import branch_of
 from sysup.api.responses import JsonResponse
 from sysup.api.routes_legacy import HASH_PATTERN, legacy_error, pick_sysupgrade, profile_title, titles_of
 from sysup.api.state import ApiState, api_state
 from sysup.builds.models import Build
-from sysup.builds.stages import BuildStatus
 from sysup.database import session_factory
-from sysup.errors import BadRequest, NotFound, SysupError
 from sysup.stats import recorder_for
 from sysup.stats.models import BuildEvent
 from sysup.stats.recorder import manifest_hash
 from sysup.upgrades.request import MissingField, normalise_version, resolve_distro
-from sysup.upstream.records import ProfileEntry
-from sysup.upstream.version_order import branch_of
 
 router = APIRouter(tags=["legacy"])
 
@@ -92,7 +92,7 @@ async def get_image(image_hash: str, state: State) -> Response:
     """404 for unknown hashes; images built with `defaults` answer only to their full hash."""
     try:
         return JsonResponse(await run_in_threadpool(_image, state, image_hash.lower()))
-    except SysupError as error:
+    except AsudError as error:
         return legacy_error(error)
 
 
@@ -120,7 +120,7 @@ def _manifest(state: ApiState, digest: str) -> dict[str, str]:
 async def get_manifest(manifest_hash: str, state: State) -> Response:
     try:
         return JsonResponse(await run_in_threadpool(_manifest, state, manifest_hash.lower()))
-    except SysupError as error:
+    except AsudError as error:
         return legacy_error(error)
 
 
@@ -139,7 +139,7 @@ def _files(state: ApiState, bin_dir: str) -> list[dict[str, Any]]:
 async def get_files(bin_dir: str, state: State) -> Response:
     try:
         return JsonResponse(await run_in_threadpool(_files, state, bin_dir))
-    except SysupError as error:
+    except AsudError as error:
         return legacy_error(error)
 
 
@@ -195,7 +195,7 @@ def _versions(state: ApiState, distro: str | None) -> list[dict[str, Any]]:
 async def get_versions(state: State, distro: str | None = None) -> Response:
     try:
         return JsonResponse(await run_in_threadpool(_versions, state, distro))
-    except SysupError as error:
+    except AsudError as error:
         return legacy_error(error)
 
 
@@ -243,7 +243,7 @@ async def get_models(request: Request, state: State) -> Response:
         distro, version = _query(request, "distro"), _query(request, "version")
         search = request.query_params.get("model_search", "")
         return JsonResponse(await run_in_threadpool(_models, state, distro, version, search))
-    except SysupError as error:
+    except AsudError as error:
         return legacy_error(error)
 
 
@@ -272,5 +272,5 @@ async def get_packages_image(request: Request, state: State) -> Response:
     """`?distro=&version=&target=&subtarget=&profile=`; 400 on a missing parameter, 404 unknown profile."""
     try:
         return JsonResponse(await run_in_threadpool(_packages_image, state, request))
-    except SysupError as error:
+    except AsudError as error:
         return legacy_error(error)

@@ -12,10 +12,10 @@ from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from asud.errors import BadRequest, NotFound
 from sysup.api.responses import JsonResponse
 from sysup.api.schemas import ERROR_RESPONSES, RevisionAnswer, StatsAnswer
 from sysup.api.state import ApiState, api_state
-from sysup.errors import BadRequest, NotFound
 
 router = APIRouter(tags=["meta"])
 

@@ -16,12 +16,12 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from asud.errors import BadRequest
 from sysup.api.responses import JsonResponse
 from sysup.api.state import ApiState, api_state
 from sysup.catalog.models import PackageFeed
 from sysup.catalog.records_codec import decode_records
 from sysup.database import session_factory
-from sysup.errors import BadRequest
 from sysup.stats import queries, recorder_for
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])

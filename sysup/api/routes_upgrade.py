@@ -22,11 +22,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from asud.errors import AsudError, BadRequest, NotFound, UnknownPackages
 from sysup.api.responses import JsonResponse
 from sysup.api.schemas import ERROR_RESPONSES, ErrorAnswer
 from sysup.api.state import ApiState, api_state
 from sysup.database import session_factory
-from sysup.errors import BadRequest, NotFound, SysupError, UnknownPackages
 from sysup.upgrades import (
     MissingField,
     StoredCheck,
@@ -117,7 +117,7 @@ _LEGACY_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def legacy_error(error: SysupError) -> Response:
+def legacy_error(error: AsudError) -> Response:
     """``{"error", "detail"}`` with the headers of the 2017 API."""
     body: dict[str, Any] = {"error": error.detail, "detail": error.detail}
     headers: dict[str, str] = {}
@@ -170,7 +170,7 @@ async def post_legacy_upgrade_check(
             raise BadRequest("The request body is not valid JSON") from None
         check_request = parse_legacy_request(body, state.settings.distros, state.settings.default_distro)
         check = await run_in_threadpool(_run_check, state, check_request, upgrade_policy_of(request))
-    except SysupError as error:
+    except AsudError as error:
         return legacy_error(error)
     return legacy_answer(check_request.request_hash, check)
 

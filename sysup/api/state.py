@@ -12,12 +12,12 @@ from sysup.api.hot_cache import HotCache
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from asud.store.files import Store
     from sysup.api.build_responses import RenderedBuild
     from sysup.build_requests.validate import RequestLimits
     from sysup.builds.service import BuildService
     from sysup.catalog.queries import Catalog
     from sysup.config import Settings
-    from sysup.store.store import Store
 
 #: Finished build answers kept in process (count) and for how long (seconds). Short, because a result can
 #: expire or be purged by another process; a POST always goes to the build service and drops the entry.

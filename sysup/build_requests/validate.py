@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
+from asud.errors import BadRequest, DefaultsRejected
+from asud.upstream.usign import parse_public_key
+from asud.upstream.version_order import branch_of
 from sysup.build_requests.hashing import defaults_hash, image_key, request_hash
 from sysup.build_requests.models import BuildRequest
 from sysup.build_requests.normalise import diff_packages, normalise_request
 from sysup.config import Settings
-from sysup.errors import BadRequest, DefaultsRejected
-from sysup.upstream.usign import parse_public_key
-from sysup.upstream.version_order import branch_of
 
 
 class CatalogReader(Protocol):
@@ -153,7 +153,7 @@ _REPOSITORY_NAME = re.compile(r"\A\w[\w.-]*\Z", re.ASCII)
 def validate_request(
     request: BuildRequest, catalog: CatalogReader, limits: RequestLimits
 ) -> ValidatedRequest:
-    """Normalise and check ``request``; raise a ``sysup.errors`` error (string ``detail``) if it fails."""
+    """Normalise and check ``request``; raise a ``asud.errors`` error (string ``detail``) if it fails."""
     request = normalise_request(request)
 
     if request.defaults is not None:
@@ -212,7 +212,7 @@ def validate_request(
 
     # Imported here: the catalog imports nothing from build_requests, but keeping this edge late lets
     # the request models be used (e.g. by the API's OpenAPI schema) without loading the resolver.
-    from sysup.catalog.resolver import build_package_list, check_names, resolve
+    from asud.catalog.resolver import build_package_list, check_names, resolve
 
     default_packages = tuple(getattr(target_info, "default_packages", ()) or ())
     device_packages = tuple(profile.device_packages)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from asud.upstream.usign import PublicKey, parse_public_key
 from sysup.imagebuilders.package_cache import (
     LocalFeed,
     PackageCache,
@@ -20,7 +21,6 @@ from sysup.imagebuilders.package_cache import (
     add_repositories,
     read_repositories,
 )
-from sysup.upstream.usign import PublicKey, parse_public_key
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from asud.build.stages import BuildStage, BuildStatus
 from sysup.builds.models import Build, clip_output, utcnow
-from sysup.builds.stages import BuildStage, BuildStatus
 
 SessionFactory = sessionmaker[Session] | Callable[[], Session]
 

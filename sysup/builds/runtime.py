@@ -14,6 +14,7 @@ from typing import Any
 
 from huey import Huey
 
+from asud.store.files import Store
 from sysup.builds import records
 from sysup.builds.maintenance import housekeeping, refresh_catalog
 from sysup.builds.models import utcnow
@@ -22,7 +23,6 @@ from sysup.builds.records import SessionFactory
 from sysup.builds.service import BuildService
 from sysup.builds.worker import PackageSource, WorkerContext, run_build
 from sysup.config import Settings
-from sysup.store import Store
 
 #: A build abandoned this many times (worker died each time) is failed instead of re-queued.
 MAX_BUILD_ATTEMPTS = 3

@@ -20,12 +20,12 @@ from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from asud.build.stages import BuildStage, BuildStatus
+from asud.errors import Overloaded, RateLimited
 from sysup.build_requests.validate import ValidatedRequest
 from sysup.builds.models import Build, BuildRequestRecord, utcnow
 from sysup.builds.records import SessionFactory
-from sysup.builds.stages import BuildStage, BuildStatus
 from sysup.config import Settings
-from sysup.errors import Overloaded, RateLimited
 
 log = logging.getLogger(__name__)
 

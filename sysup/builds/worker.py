@@ -21,13 +21,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from asud.build.stages import BuildStage
+from asud.errors import AsudError, BuildError, ImageTooBig, RevisionMismatch
+from asud.store.files import Store
+from asud.upstream.usign import parse_public_key
 from sysup.builds import records
 from sysup.builds.records import SessionFactory
-from sysup.builds.stages import BuildStage
 from sysup.config import DistroSettings
-from sysup.errors import BuildError, ImageTooBig, RevisionMismatch, SysupError
-from sysup.store import Store
-from sysup.upstream.usign import parse_public_key
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def run_build(build_id: int, context: WorkerContext) -> None:
         _keep_failure_log(context.store, job, error)
         records.finish_failed(context.sessions, build_id, owner, detail=error.detail,
                               error_kind=type(error).__name__, stdout=error.stdout, stderr=error.stderr)
-    except SysupError as error:
+    except AsudError as error:
         _keep_failure_log(context.store, job, error)
         records.finish_failed(context.sessions, build_id, owner, detail=error.detail,
                               error_kind=type(error).__name__)
@@ -238,7 +238,7 @@ class _Pipeline:
         return result
 
 
-def _keep_failure_log(store: Store, job: Mapping[str, Any], error: SysupError) -> None:
+def _keep_failure_log(store: Store, job: Mapping[str, Any], error: AsudError) -> None:
     """Store ``build.log`` of a failed build too (the 2017 API's 500 links to it); never raises."""
     try:
         text = f"{error.detail}\n\n--- stdout ---\n{getattr(error, 'stdout', '')}\n" \

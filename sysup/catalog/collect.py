@@ -8,17 +8,17 @@ Results are ``TargetUpdate``s holding the parsed data and the validators of the 
 
 from __future__ import annotations
 
+from asud.errors import SignatureError
+from asud.upstream.errors import UpstreamNotFound
+from asud.upstream.index_json import parse_index_json
+from asud.upstream.packages_index import parse_packages
+from asud.upstream.profiles_json import parse_profiles_json
+from asud.upstream.records import PackageRecord
+from asud.upstream.sha256sums import parse_sha256sums
+from asud.upstream.usign import PublicKey, verify
 from sysup.catalog import persist
 from sysup.catalog.conditional import ConditionalFetcher, Fetched, FileState
 from sysup.catalog.models import PackageFeed, Target
-from sysup.errors import SignatureError
-from sysup.upstream.errors import UpstreamNotFound
-from sysup.upstream.index_json import parse_index_json
-from sysup.upstream.packages_index import parse_packages
-from sysup.upstream.profiles_json import parse_profiles_json
-from sysup.upstream.records import PackageRecord
-from sysup.upstream.sha256sums import parse_sha256sums
-from sysup.upstream.usign import PublicKey, verify
 
 #: Architecture feeds read for every version (``packages/<arch>/<feed>/``); a 404 means "not built".
 ARCH_FEEDS = ("base", "packages", "luci", "routing", "telephony")

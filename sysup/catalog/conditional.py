@@ -17,8 +17,8 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from asud.upstream.errors import UpstreamNotFound
 from sysup.catalog.models import UpstreamFile
-from sysup.upstream.errors import UpstreamNotFound
 
 
 class FetchResultLike(Protocol):

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from asud.upstream.records import LinuxKernel, PackageManager, ProfileEntry, ProfilesDocument
 from sysup.config import PackageChange
-from sysup.upstream.records import LinuxKernel, PackageManager, ProfileEntry, ProfilesDocument
 
 __all__ = ["BranchInfo", "TargetInfo", "VersionInfo"]
 

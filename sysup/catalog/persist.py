@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from asud.upstream.records import PackageRecord, ProfilesDocument
 from sysup.catalog.conditional import FileState, store_file_states
 from sysup.catalog.models import Branch, PackageFeed, Profile, SupportedDevice, Target, Version
 from sysup.catalog.records_codec import encode_records
-from sysup.upstream.records import PackageRecord, ProfilesDocument
 
 
 @dataclass(slots=True)

@@ -15,16 +15,16 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from asud.catalog.resolver import IMAGEBUILDER_PACKAGES, PackageIndex
+from asud.upstream.profiles_json import parse_profile_entry
+from asud.upstream.records import LinuxKernel, PackageManager, PackageRecord, ProfileEntry
+from asud.upstream.version_order import release_key
 from sysup.catalog.collect import ARCH_FEEDS
 from sysup.catalog.info import BranchInfo, TargetInfo, VersionInfo
 from sysup.catalog.models import Branch, PackageFeed, Profile, SupportedDevice, Target, Version
 from sysup.catalog.package_changes import changes_for_branch, package_changes_for
 from sysup.catalog.records_codec import decode_records
-from sysup.catalog.resolver import IMAGEBUILDER_PACKAGES, PackageIndex
 from sysup.config import DistroSettings
-from sysup.upstream.profiles_json import parse_profile_entry
-from sysup.upstream.records import LinuxKernel, PackageManager, PackageRecord, ProfileEntry
-from sysup.upstream.version_order import release_key
 
 __all__ = ["FEED_ORDER", "BranchInfo", "Catalog", "TargetInfo", "VersionInfo"]
 

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import zstandard
 
-from sysup.upstream.records import Dependency, PackageRecord
+from asud.upstream.records import Dependency, PackageRecord
 
 #: zstd level: 3 compresses a 10,000-package feed in milliseconds at ~8 times smaller than the JSON.
 COMPRESSION_LEVEL = 3

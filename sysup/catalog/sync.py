@@ -24,18 +24,18 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from asud.errors import AsudError
+from asud.upstream.errors import UpstreamNotFound
+from asud.upstream.targets_json import parse_targets_json
+from asud.upstream.usign import PublicKey, parse_public_key
+from asud.upstream.version_order import branch_of, release_key
+from asud.upstream.versions_json import parse_versions_json
 from sysup.catalog import persist
 from sysup.catalog.collect import Collector
 from sysup.catalog.conditional import ConditionalFetcher, FetcherLike, TransferCounters
 from sysup.catalog.models import Branch, PackageFeed, Target, Version
 from sysup.catalog.package_changes import branch_off_rev_for
 from sysup.config import DistroSettings
-from sysup.errors import SysupError
-from sysup.upstream.errors import UpstreamNotFound
-from sysup.upstream.targets_json import parse_targets_json
-from sysup.upstream.usign import PublicKey, parse_public_key
-from sysup.upstream.version_order import branch_of, release_key
-from sysup.upstream.versions_json import parse_versions_json
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def sync_distro(
         keys = [parse_public_key(text) for text in distro.public_keys]
         files = ConditionalFetcher(session_factory, fetcher, upstream + "/", counters)
         _Sync(session_factory, distro_name, distro, files, keys, report, progress).run(upstream)
-    except (SysupError, ValueError) as error:
+    except (AsudError, ValueError) as error:
         report.errors.append(f"{distro_name}: {_reason(error)}")
         log.warning("sync of %s failed: %s", distro_name, _reason(error))
     report.requests, report.not_modified = counters.requests, counters.not_modified
@@ -225,7 +225,7 @@ class _Sync:
                         absent.append(stored_targets[name].id)
                     self.report.errors.append(f"{plan.version} {name}: {error.detail}")
                     continue
-                except (SysupError, ValueError) as error:
+                except (AsudError, ValueError) as error:
                     # A bad file costs this target only (ValueError: undecodable or malformed text).
                     self.report.errors.append(f"{plan.version} {name}: {_reason(error)}")
                     log.warning("sync %s %s: %s", plan.version, name, _reason(error))
@@ -243,7 +243,7 @@ class _Sync:
             for arch in arches:
                 try:
                     arch_update = arch_futures[arch].result()
-                except (SysupError, ValueError) as error:
+                except (AsudError, ValueError) as error:
                     self.report.errors.append(f"{plan.version} packages/{arch}: {_reason(error)}")
                     continue
                 if not arch_update.empty:
@@ -278,4 +278,4 @@ class _Sync:
 
 
 def _reason(error: Exception) -> str:
-    return error.detail if isinstance(error, SysupError) else f"{type(error).__name__}: {error}"
+    return error.detail if isinstance(error, AsudError) else f"{type(error).__name__}: {error}"

@@ -1,1 +1,1 @@
-"""demo_upstream stage of sysup (see DESIGN.md)."""
+"""The demo upstream server and commands of sysup (the generator moved to asud.demo)."""

@@ -26,7 +26,7 @@ def build(
     imagebuilders: Annotated[bool, typer.Option(help="Build the ImageBuilder archives.")] = True,
 ) -> None:
     """Generate the demo download tree in DIRECTORY."""
-    from sysup.demo_upstream.generator import generate_tree
+    from asud.demo.generator import generate_tree
 
     if scale not in ("demo", "real"):
         raise typer.BadParameter("scale must be 'demo' or 'real'", param_hint="--scale")

@@ -51,7 +51,7 @@ def demo(
     """Generate the demo upstream, serve it, sync, and serve sysup against it (offline)."""
     from rich.console import Console
 
-    from sysup.demo_upstream.generator import generate_tree
+    from asud.demo.generator import generate_tree
     from sysup.demo_upstream.server import running_upstream
 
     console = Console(stderr=True)

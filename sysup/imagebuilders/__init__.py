@@ -4,7 +4,7 @@ Modules (one job each): ``cache`` (ImageBuilder cache, LRU), ``unpack`` (safe ar
 ``signed_sums`` (verified ``sha256sums`` listings), ``workspace`` (per-build hard-linked copy),
 ``package_cache`` (verified indexes and package files, local feeds), ``keys`` (workspace signing keys),
 ``sandbox`` + ``process`` (bwrap / none, timeouts, output caps), ``runner`` (``make`` targets → results or
-``sysup.errors``), ``locks`` (flock).
+``asud.errors``), ``locks`` (flock).
 
 The intended sequence for one build (the worker in ``sysup.builds`` owns the real one)::
 

@@ -37,14 +37,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sysup.errors import UpstreamError
+from asud.errors import UpstreamError
+from asud.upstream.sha256sums import find_imagebuilder
+from asud.upstream.usign import PublicKey
 from sysup.imagebuilders.locks import FileLock
 from sysup.imagebuilders.signed_sums import SignedSums
 from sysup.imagebuilders.unpack import tree_size, unpack_archive
 from sysup.imagebuilders.workspace import Workspace
 from sysup.upstream.fetch import Fetcher
-from sysup.upstream.sha256sums import find_imagebuilder
-from sysup.upstream.usign import PublicKey
 
 __all__ = ["CacheEntry", "ImageBuilderCache", "Progress", "target_dir_url"]
 

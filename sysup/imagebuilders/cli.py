@@ -35,13 +35,13 @@ def fetch_imagebuilder(
         TransferSpeedColumn,
     )
 
+    from asud.errors import AsudError
+    from asud.upstream.usign import parse_public_key
     from sysup.catalog.queries import Catalog
     from sysup.config import load_settings
     from sysup.database import create_engine_for, session_factory
-    from sysup.errors import SysupError
     from sysup.imagebuilders.cache import ImageBuilderCache
     from sysup.upstream.fetch import Fetcher
-    from sysup.upstream.usign import parse_public_key
 
     settings = load_settings(config)
     console = Console(stderr=True)
@@ -83,7 +83,7 @@ def fetch_imagebuilder(
             path = cache.ensure(
                 distro_settings.upstream_url, known.path, target, keys, progress=on_bytes, stage=on_stage
             )
-        except SysupError as error:
+        except AsudError as error:
             console.print(f"[red]{error.detail}[/red]")
             raise typer.Exit(1) from error
     typer.echo(str(path))

@@ -16,8 +16,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from sysup.errors import BadRequest
-from sysup.upstream.usign import PublicKey, parse_public_key
+from asud.errors import BadRequest
+from asud.upstream.usign import PublicKey, parse_public_key
 
 __all__ = ["install_keys", "read_usign_keys", "validate_key_text"]
 

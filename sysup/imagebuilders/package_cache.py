@@ -43,7 +43,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sysup.errors import SignatureError, UpstreamError
+from asud.errors import SignatureError, UpstreamError
+from asud.upstream.errors import UpstreamNotFound
+from asud.upstream.packages_index import parse_packages
+from asud.upstream.records import PackageManager
+from asud.upstream.repositories import RepositoryEntry, format_repositories
+from asud.upstream.usign import PublicKey, verify
 from sysup.imagebuilders.locks import FileLock
 from sysup.imagebuilders.repository_list import (
     APK_INDEX,
@@ -52,12 +57,7 @@ from sysup.imagebuilders.repository_list import (
     read_repositories,
 )
 from sysup.imagebuilders.signed_sums import SignedSums
-from sysup.upstream.errors import UpstreamNotFound
 from sysup.upstream.fetch import Fetcher
-from sysup.upstream.packages_index import parse_packages
-from sysup.upstream.records import PackageManager
-from sysup.upstream.repositories import RepositoryEntry, format_repositories
-from sysup.upstream.usign import PublicKey, verify
 
 __all__ = [
     "LocalFeed",

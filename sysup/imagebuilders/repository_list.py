@@ -1,7 +1,7 @@
 """A workspace's repository list: read it, and add the extra repositories a build request names.
 
 The ImageBuilder's ``repositories.conf`` (opkg) or ``repositories`` (apk) is parsed with
-``sysup.upstream.repositories`` so it can be written back changed only where the package cache points a
+``asud.upstream.repositories`` so it can be written back changed only where the package cache points a
 feed at its local copy (see ``package_cache.rewrite_repositories``).
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from sysup.errors import BadRequest, UpstreamError
-from sysup.upstream.records import PackageManager
-from sysup.upstream.repositories import RepositoryEntry, parse_repositories
+from asud.errors import BadRequest, UpstreamError
+from asud.upstream.records import PackageManager
+from asud.upstream.repositories import RepositoryEntry, parse_repositories
 
 __all__ = ["APK_INDEX", "RepositoriesFile", "add_repositories", "read_repositories"]
 

@@ -4,7 +4,7 @@ Arguments become separate argv items (``PACKAGES=a b c``), never a shell line, a
 against a strict pattern first: make expands ``$(…)`` in command-line variables, so a ``$`` in a package
 name would otherwise run code in the build.
 
-Failures become ``sysup.errors`` with a clear ``detail``; the exact ImageBuilder output stays in
+Failures become ``asud.errors`` with a clear ``detail``; the exact ImageBuilder output stays in
 ``stdout``/``stderr`` of the error:
 
 * opkg ``Cannot install package x`` / apk ``x (no such package)`` → ``ImpossiblePackageSelection`` naming x
@@ -31,14 +31,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sysup.errors import BadRequest, BuildError, ImageTooBig, SandboxError, SignatureError
+from asud.errors import BadRequest, BuildError, ImageTooBig, SandboxError, SignatureError
+from asud.upstream.errors import UpstreamFormatError
+from asud.upstream.make_info import parse_make_info
+from asud.upstream.manifest import parse_manifest
+from asud.upstream.profiles_json import parse_profiles_json
+from asud.upstream.records import MakeInfo, ProfilesDocument
 from sysup.imagebuilders.process import RunResult
 from sysup.imagebuilders.sandbox import Sandbox
-from sysup.upstream.errors import UpstreamFormatError
-from sysup.upstream.make_info import parse_make_info
-from sysup.upstream.manifest import parse_manifest
-from sysup.upstream.profiles_json import parse_profiles_json
-from sysup.upstream.records import MakeInfo, ProfilesDocument
 
 __all__ = ["ImageBuilderRunner", "ImageResult", "ImpossiblePackageSelection"]
 
@@ -187,7 +187,7 @@ class ImageBuilderRunner:
         )
 
     def _raise_for(self, result: RunResult, what: str, *, image: bool = False) -> None:
-        """Turn a failed run into the matching ``sysup.errors`` exception.
+        """Turn a failed run into the matching ``asud.errors`` exception.
 
         With ``image`` a size overrun fails the build even when make exited 0 (see the module docstring).
         """

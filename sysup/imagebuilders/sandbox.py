@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Protocol
 
-from sysup.errors import SandboxError
+from asud.errors import SandboxError
 from sysup.imagebuilders.process import RunResult, run_limited
 
 __all__ = ["BwrapSandbox", "NoSandbox", "RunResult", "Sandbox", "find_sandbox"]

@@ -16,10 +16,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from sysup.errors import SignatureError, UpstreamError
+from asud.errors import SignatureError, UpstreamError
+from asud.upstream.sha256sums import parse_sha256sums
+from asud.upstream.usign import PublicKey, verify
 from sysup.upstream.fetch import Fetcher
-from sysup.upstream.sha256sums import parse_sha256sums
-from sysup.upstream.usign import PublicKey, verify
 
 __all__ = ["SignedSums"]
 

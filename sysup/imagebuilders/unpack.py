@@ -19,7 +19,7 @@ from pathlib import Path
 
 import zstandard
 
-from sysup.errors import UpstreamError
+from asud.errors import UpstreamError
 
 __all__ = ["UnsafeArchive", "tree_size", "unpack_archive"]
 

@@ -22,8 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from asud.build.stages import BuildStatus
 from sysup.builds.models import Build
-from sysup.builds.stages import BuildStatus
 from sysup.database import session_factory
 from sysup.stats.models import BuildEvent, DailyAggregate, RequestedPackage, RequestEvent
 

@@ -5,9 +5,9 @@
 keeps the answers (table in ``models``) so they can be fetched again by hash.
 """
 
+from asud.upgrades.policy import UpgradePolicy, choose_target_version
 from sysup.upgrades.check import UpgradeCheck, check_upgrade
 from sysup.upgrades.package_changes import apply_package_changes
-from sysup.upgrades.policy import UpgradePolicy, choose_target_version
 from sysup.upgrades.request import MissingField, UpgradeCheckRequest, parse_legacy_request, resolve_distro
 from sysup.upgrades.store import StoredCheck, load_check, prune_checks, save_check
 

@@ -13,14 +13,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from asud.catalog.resolver import PackageIndex, resolve
+from asud.errors import BadRequest, PackageConflict, UnknownPackages
+from asud.upgrades.policy import UpgradePolicy, choose_target_version, is_snapshot
+from asud.upstream.version_order import compare_packages, revision_number
 from sysup.build_requests.normalise import diff_packages
 from sysup.catalog.queries import BranchInfo, Catalog, TargetInfo
-from sysup.catalog.resolver import PackageIndex, resolve
 from sysup.config import PackageChange
-from sysup.errors import BadRequest, PackageConflict, UnknownPackages
 from sysup.upgrades.package_changes import applicable_changes, apply_package_changes
-from sysup.upgrades.policy import UpgradePolicy, choose_target_version, is_snapshot
-from sysup.upstream.version_order import compare_packages, revision_number
 
 __all__ = ["ALWAYS_KNOWN", "UpgradeCheck", "check_upgrade"]
 

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from asud.errors import BadRequest
 from sysup.config import DistroSettings
-from sysup.errors import BadRequest
 
 __all__ = [
     "MissingField",

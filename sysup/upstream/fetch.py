@@ -25,8 +25,8 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from sysup.errors import SignatureError, UpstreamError
-from sysup.upstream.errors import UpstreamHTTPError, UpstreamNotFound
+from asud.errors import SignatureError, UpstreamError
+from asud.upstream.errors import UpstreamHTTPError, UpstreamNotFound
 
 __all__ = [
     "DownloadResult",

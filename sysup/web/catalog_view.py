@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sysup.upstream.records import ProfileEntry
-from sysup.upstream.version_order import release_key
+from asud.upstream.records import ProfileEntry
+from asud.upstream.version_order import release_key
 from sysup.web.devices import Device, DeviceIndex, title_text
 
 #: Image types written to a block device whose root partition size the ImageBuilder can set

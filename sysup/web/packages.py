@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from sysup.catalog.resolver import PackageIndex
+from asud.catalog.resolver import PackageIndex
 
 #: Suggestions answered for one query.
 DEFAULT_LIMIT = 12

@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from asud.errors import AsudError, PackageConflict, UnknownPackages
 from sysup.api.errors import describe_validation_errors
 from sysup.build_requests.models import BuildRequest
 from sysup.build_requests.validate import CatalogReader, RequestLimits, validate_request
-from sysup.errors import PackageConflict, SysupError, UnknownPackages
 
 
 def check_selection(body: Any, catalog: CatalogReader, limits: RequestLimits) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def check_selection(body: Any, catalog: CatalogReader, limits: RequestLimits) ->
         }
     except PackageConflict as error:
         return {"ok": False, "kind": "conflict", "detail": error.detail}
-    except SysupError as error:
+    except AsudError as error:
         return {"ok": False, "kind": "invalid", "detail": error.detail}
     manifest = validated.manifest
     return {

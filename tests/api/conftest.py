@@ -26,7 +26,7 @@ _NEEDED = {
     "sysup.builds.service": "the build service",
     "sysup.builds.queue": "the build queue",
     "sysup.build_requests.validate": "request validation",
-    "sysup.store.store": "the store",
+    "asud.store.files": "the store",
 }
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
+from asud.build.stages import BuildStage, BuildStatus
 from sysup.api.build_responses import build_body, render_build
 from sysup.builds.service import BuildView
-from sysup.builds.stages import BuildStage, BuildStatus
 
 HASH = "3f" * 32
 REQUEST = {"version": "24.10.4", "version_code": "", "rootfs_size_mb": None, "defaults": None}

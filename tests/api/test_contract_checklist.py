@@ -38,7 +38,7 @@ def test_item_03_queue_position_only_while_queued(api_url: str) -> None:
 
 
 def test_item_04_started_status_is_from_the_known_set() -> None:
-    from sysup.builds.stages import BuildStage
+    from asud.build.stages import BuildStage
 
     assert {stage.client_status for stage in BuildStage} - {"done", "failed"} <= KNOWN_STARTED
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from asud.upstream.records import ImageEntry, ProfileEntry
 from sysup.api.documents import (
     build_at,
     overview_document,
@@ -12,7 +13,6 @@ from sysup.api.documents import (
     version_paths,
 )
 from sysup.config import PackageChange
-from sysup.upstream.records import ImageEntry, ProfileEntry
 
 
 @dataclass

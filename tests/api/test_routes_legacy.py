@@ -230,9 +230,9 @@ def libremesh_url(
 ) -> Iterator[str]:
     """A server building openwrt (24.10 only) and libremesh, each from its own download server and key."""
     require_executable("bwrap")
+    from asud.demo.generator import generate_tree
     from sysup.api.app import create_app
     from sysup.builds.queue import start_embedded_consumer
-    from sysup.demo_upstream.generator import generate_tree
     from sysup.demo_upstream.server import running_upstream
 
     port = _free_port()

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from asud.demo.generator import generate_tree
+from asud.errors import BadRequest, DefaultsRejected, PackageConflict, UnknownPackages
 from sysup.build_requests.models import BuildRequest
 from sysup.build_requests.validate import RequestLimits, is_repository_allowed, validate_request
 from sysup.catalog.queries import Catalog
@@ -13,8 +15,6 @@ from sysup.catalog.sync import sync_distro
 from sysup.config import DistroSettings
 from sysup.database import create_engine_for, session_factory
 from sysup.database.migrate import upgrade_database
-from sysup.demo_upstream.generator import generate_tree
-from sysup.errors import BadRequest, DefaultsRejected, PackageConflict, UnknownPackages
 from sysup.upstream.fetch import Fetcher
 
 KEY = "untrusted comment: test\nRWSrHfFmlHslUcLbXFIRp+eEikWF9z1N77IJiX5Bt/nJd1a/x+L+SU89\n"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from asud.build.stages import BuildStatus
 from sysup.builds import records
 from sysup.builds.models import Build, utcnow
 from sysup.builds.queue import create_huey, register_tasks
 from sysup.builds.service import BuildService
-from sysup.builds.stages import BuildStatus
 from tests.builds.factories import make_sessions, validated
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from asud.build.stages import BuildStage, BuildStatus
+from asud.errors import Overloaded, RateLimited
 from sysup.builds import records
 from sysup.builds.models import Build
 from sysup.builds.service import BuildService, TTLs
-from sysup.builds.stages import BuildStage, BuildStatus
-from sysup.errors import Overloaded, RateLimited
 from tests.builds.factories import make_sessions, validated
 
 

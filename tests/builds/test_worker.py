@@ -15,24 +15,24 @@ from dataclasses import dataclass
 
 import pytest
 
+from asud.build.stages import BuildStatus
+from asud.demo.generator import generate_tree
+from asud.store.files import Store
 from sysup.build_requests.models import BuildRequest
 from sysup.build_requests.validate import RequestLimits, validate_request
 from sysup.builds.package_source import CachedPackages
 from sysup.builds.service import BuildService
-from sysup.builds.stages import BuildStatus
 from sysup.builds.worker import WorkerContext, run_build
 from sysup.catalog.queries import Catalog
 from sysup.catalog.sync import sync_distro
 from sysup.config import DistroSettings
 from sysup.database import create_engine_for, session_factory
 from sysup.database.migrate import upgrade_database
-from sysup.demo_upstream.generator import generate_tree
 from sysup.imagebuilders.cache import ImageBuilderCache
 from sysup.imagebuilders.package_cache import PackageCache
 from sysup.imagebuilders.runner import ImageBuilderRunner
 from sysup.imagebuilders.sandbox import find_sandbox
 from sysup.imagebuilders.workspace import make_workspace
-from sysup.store import Store
 from sysup.upstream.fetch import Fetcher
 from tests.builds.factories import _models
 from tests.support.requirements import require_executable

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
+from asud.upstream.records import Dependency, PackageRecord
 from sysup.catalog.records_codec import decode_records, encode_records
-from sysup.upstream.records import Dependency, PackageRecord
 
 
 def test_round_trip_keeps_every_field_and_the_order() -> None:

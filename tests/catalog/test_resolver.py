@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sysup.catalog.resolver import PackageIndex, build_package_list, check_names, resolve
-from sysup.errors import PackageConflict, UnknownPackages
-from sysup.upstream.records import Dependency, PackageRecord
+from asud.catalog.resolver import PackageIndex, build_package_list, check_names, resolve
+from asud.errors import PackageConflict, UnknownPackages
+from asud.upstream.records import Dependency, PackageRecord
 
 
 def pkg(

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from asud.catalog.resolver import PackageIndex, resolve
+from asud.errors import PackageConflict, UnknownPackages
+from asud.upstream.manifest import parse_manifest
+from asud.upstream.packages_index import parse_packages
 from sysup.catalog.queries import Catalog
-from sysup.catalog.resolver import PackageIndex, resolve
-from sysup.errors import PackageConflict, UnknownPackages
-from sysup.upstream.manifest import parse_manifest
-from sysup.upstream.packages_index import parse_packages
 from tests.support.requirements import require_executable
 from tests.support.upstream import DemoTree
 

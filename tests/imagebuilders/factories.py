@@ -17,8 +17,8 @@ from pathlib import Path
 
 import zstandard
 
-from sysup.upstream.sha256sums import format_sha256sums
-from sysup.upstream.usign import SecretKey
+from asud.upstream.sha256sums import format_sha256sums
+from asud.upstream.usign import SecretKey
 
 KEY = SecretKey.generate(bytes(range(32)))
 OTHER_KEY = SecretKey.generate(bytes(32))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sysup.errors import SignatureError, UpstreamError
+from asud.errors import SignatureError, UpstreamError
 from sysup.imagebuilders.cache import ImageBuilderCache
 from sysup.imagebuilders.unpack import UnsafeArchive
 from sysup.upstream.fetch import Fetcher
@@ -218,7 +218,7 @@ PROCESS_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     from sysup.imagebuilders.cache import ImageBuilderCache
     from sysup.upstream.fetch import Fetcher
-    from sysup.upstream.usign import parse_public_key
+    from asud.upstream.usign import parse_public_key
     cache_root, url, key, start = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
     time.sleep(max(0.0, start - time.time()))
     with Fetcher(timeout=10, retries=0) as fetcher:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sysup.errors import BuildError, ImageTooBig
+from asud.errors import BuildError, ImageTooBig
+from asud.upstream.usign import PublicKey, SecretKey, parse_public_key
 from sysup.imagebuilders.cache import ImageBuilderCache
 from sysup.imagebuilders.keys import install_keys, read_usign_keys
 from sysup.imagebuilders.package_cache import LocalFeed, PackageCache, RepositoriesFile, read_repositories
@@ -19,7 +20,6 @@ from sysup.imagebuilders.runner import ImageBuilderRunner, ImpossiblePackageSele
 from sysup.imagebuilders.sandbox import Sandbox, find_sandbox
 from sysup.imagebuilders.workspace import Workspace, make_workspace
 from sysup.upstream.fetch import Fetcher
-from sysup.upstream.usign import PublicKey, SecretKey, parse_public_key
 from tests.support.requirements import require_executable
 from tests.support.upstream import DemoTree
 

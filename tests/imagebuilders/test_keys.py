@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sysup.errors import BadRequest
+from asud.errors import BadRequest
+from asud.upstream.usign import SecretKey
 from sysup.imagebuilders.keys import install_keys, read_usign_keys, validate_key_text
-from sysup.upstream.usign import SecretKey
 
 KEY = SecretKey.generate(b"\x01" * 32).public_key
 _DER = base64.b64encode(b"\x30" + bytes(90)).decode()

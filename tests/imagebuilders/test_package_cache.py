@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sysup.errors import BadRequest, SignatureError
+from asud.errors import BadRequest, SignatureError
 from sysup.imagebuilders.package_cache import FEEDS_DIR, PackageCache, add_repositories, read_repositories
 from sysup.upstream.fetch import Fetcher
 from tests.imagebuilders.factories import KEY, OTHER_KEY, serve, sign_dir

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sysup.errors import BadRequest, BuildError, ImageTooBig, SandboxError
+from asud.errors import BadRequest, BuildError, ImageTooBig, SandboxError
 from sysup.imagebuilders.runner import ImageBuilderRunner, ImpossiblePackageSelection
 from sysup.imagebuilders.sandbox import NoSandbox
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sysup.errors import SandboxError
+from asud.errors import SandboxError
 from sysup.imagebuilders.sandbox import NO_SANDBOX_WARNING, BwrapSandbox, NoSandbox, find_sandbox
 from tests.support.requirements import require_executable
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from sysup.errors import UpstreamError
+from asud.errors import UpstreamError
 from sysup.imagebuilders.unpack import UnsafeArchive, tree_size, unpack_archive
 
 TOP = "openwrt-imagebuilder-x86-64.Linux-x86_64"

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from asud.store.files import Store
 from sysup.builds.runtime import create_build_queue
 from sysup.builds.service import BuildService
 from sysup.config import Settings
 from sysup.database import create_engine_for, session_factory
 from sysup.database.migrate import upgrade_database
 from sysup.imagebuilders.cache import ImageBuilderCache
-from sysup.store import Store
 from sysup.upstream.fetch import Fetcher
 from tests.builds.factories import validated
 from tests.imagebuilders.factories import KEY, make_target, serve
@@ -34,7 +34,7 @@ HOLDER = textwrap.dedent(
     import sys
     from sysup.imagebuilders.cache import ImageBuilderCache
     from sysup.upstream.fetch import Fetcher
-    from sysup.upstream.usign import parse_public_key
+    from asud.upstream.usign import parse_public_key
     root, url, key, target = sys.argv[1:5]
     with Fetcher(timeout=10, retries=0) as fetcher:
         cache = ImageBuilderCache(__import__("pathlib").Path(root), fetcher, 10**12)

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from sysup.errors import SignatureError, UpstreamError
+from asud.errors import SignatureError, UpstreamError
+from asud.upstream.usign import parse_public_key
 from sysup.imagebuilders.cache import ImageBuilderCache
 from sysup.imagebuilders.package_cache import PackageCache
 from sysup.imagebuilders.repository_list import read_repositories
 from sysup.upstream.fetch import Fetcher
-from sysup.upstream.usign import parse_public_key
 from tests.imagebuilders.factories import OTHER_KEY, serve, sign_dir
 
 RELEASE = "releases/24.10.4"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from asud.store.files import Store
 from sysup.config import Settings
-from sysup.store import Store
 from tests.api.live_server import raw_request
 
 PAYLOADS = [

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sysup.demo_upstream.generator import TreeInfo, generate_tree
+from asud.demo.generator import TreeInfo, generate_tree
 from sysup.demo_upstream.server import running_upstream
 
 __all__ = ["DemoTree", "demo_tree", "demo_upstream_url"]

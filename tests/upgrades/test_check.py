@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from asud.errors import BadRequest, UnknownPackages
 from sysup.catalog.queries import Catalog
-from sysup.errors import BadRequest, UnknownPackages
 from sysup.upgrades import UpgradePolicy, check_upgrade
 from sysup.upgrades.check import UpgradeCheck
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sysup.upgrades.policy import UpgradePolicy, choose_target_version
+from asud.upgrades.policy import UpgradePolicy, choose_target_version
 
 DEFAULT = UpgradePolicy()
 

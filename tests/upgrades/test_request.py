@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from asud.errors import BadRequest
 from sysup.config import DistroSettings
-from sysup.errors import BadRequest
 from sysup.upgrades.request import MissingField, UpgradeCheckRequest, parse_legacy_request, resolve_distro
 
 DISTROS = {"openwrt": DistroSettings(), "libremesh": DistroSettings(aliases=["lime"])}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sysup.upstream.feeds_conf import parse_feeds_conf
+from asud.upstream.feeds_conf import parse_feeds_conf
 
 
 def test_feed_names() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sysup.errors import SignatureError, UpstreamError
+from asud.errors import SignatureError, UpstreamError
 from sysup.upstream.fetch import Fetcher, UpstreamHTTPError, UpstreamNotFound
 
 BODY = b'{"stable_version": "24.10.5"}\n'

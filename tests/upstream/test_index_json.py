@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sysup.upstream.errors import UpstreamFormatError
-from sysup.upstream.index_json import parse_index_json
+from asud.upstream.errors import UpstreamFormatError
+from asud.upstream.index_json import parse_index_json
 
 
 def test_versions() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sysup.upstream.errors import UpstreamFormatError
-from sysup.upstream.make_info import parse_make_info
+from asud.upstream.errors import UpstreamFormatError
+from asud.upstream.make_info import parse_make_info
 
 CURRENT = """\
 Current Target: "ath79/generic"

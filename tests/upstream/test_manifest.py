@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sysup.upstream.manifest import format_manifest, parse_manifest
+from asud.upstream.manifest import format_manifest, parse_manifest
 
 
 def test_both_spellings_and_noise() -> None:

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from sysup.upstream.errors import UpstreamFormatError
-from sysup.upstream.packages_index import parse_depends, parse_names, parse_packages
-from sysup.upstream.records import Dependency
+from asud.upstream.errors import UpstreamFormatError
+from asud.upstream.packages_index import parse_depends, parse_names, parse_packages
+from asud.upstream.records import Dependency
 
 STANZAS = """\
 Package: libiwinfo20230701

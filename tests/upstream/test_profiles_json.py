@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from sysup.upstream.errors import UpstreamFormatError
-from sysup.upstream.profiles_json import parse_profile_entry, parse_profiles_json
+from asud.upstream.errors import UpstreamFormatError
+from asud.upstream.profiles_json import parse_profile_entry, parse_profiles_json
 
 CURRENT = {
     "arch_packages": "aarch64_cortex-a53",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sysup.upstream.repositories import (
+from asud.upstream.repositories import (
     format_apk_repositories,
     format_repositories,
     parse_apk_repositories,

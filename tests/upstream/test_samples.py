@@ -11,18 +11,18 @@ from pathlib import Path
 import orjson
 import pytest
 
-from sysup.upstream.index_json import parse_index_json
-from sysup.upstream.make_info import parse_make_info
-from sysup.upstream.manifest import parse_manifest
-from sysup.upstream.packages_index import parse_packages
-from sysup.upstream.profiles_json import parse_profile_entry, parse_profiles_json
-from sysup.upstream.records import Dependency
-from sysup.upstream.repositories import format_repositories_conf, parse_repositories_conf
-from sysup.upstream.sha256sums import find_imagebuilder, parse_sha256sums
-from sysup.upstream.targets_json import parse_targets_json
-from sysup.upstream.usign import parse_public_key
-from sysup.upstream.version_order import apk_compare, release_key
-from sysup.upstream.versions_json import parse_versions_json
+from asud.upstream.index_json import parse_index_json
+from asud.upstream.make_info import parse_make_info
+from asud.upstream.manifest import parse_manifest
+from asud.upstream.packages_index import parse_packages
+from asud.upstream.profiles_json import parse_profile_entry, parse_profiles_json
+from asud.upstream.records import Dependency
+from asud.upstream.repositories import format_repositories_conf, parse_repositories_conf
+from asud.upstream.sha256sums import find_imagebuilder, parse_sha256sums
+from asud.upstream.targets_json import parse_targets_json
+from asud.upstream.usign import parse_public_key
+from asud.upstream.version_order import apk_compare, release_key
+from asud.upstream.versions_json import parse_versions_json
 
 ASU = "asu-tests/upstream"
 SNAP_TEST = f"{ASU}/snapshots/targets/testtarget/testsubtarget"

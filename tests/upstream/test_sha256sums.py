@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sysup.upstream.errors import UpstreamFormatError
-from sysup.upstream.sha256sums import find_imagebuilder, format_sha256sums, parse_sha256sums
+from asud.upstream.errors import UpstreamFormatError
+from asud.upstream.sha256sums import find_imagebuilder, format_sha256sums, parse_sha256sums
 
 A, B, C = "a" * 64, "b" * 64, "C" * 64
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sysup.upstream.errors import UpstreamFormatError
-from sysup.upstream.targets_json import parse_overview_json, parse_targets_json
+from asud.upstream.errors import UpstreamFormatError
+from asud.upstream.targets_json import parse_overview_json, parse_targets_json
 
 
 def test_targets_are_sorted_and_checked() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sysup.errors import SignatureError
-from sysup.upstream.usign import (
+from asud.errors import SignatureError
+from asud.upstream.usign import (
     PublicKey,
     SecretKey,
     parse_public_key,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sysup.upstream.version_order import (
+from asud.upstream.version_order import (
     apk_compare,
     apk_satisfies,
     apk_version_valid,

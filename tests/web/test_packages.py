@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sysup.catalog.resolver import PackageIndex
-from sysup.upstream.records import PackageRecord
+from asud.catalog.resolver import PackageIndex
+from asud.upstream.records import PackageRecord
 from sysup.web.packages import suggest_packages
 
 INDEX = PackageIndex(

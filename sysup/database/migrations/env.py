@@ -14,7 +14,6 @@ MODEL_MODULES = [
     "sysup.catalog.models",
     "sysup.builds.models",
     "sysup.build_requests.models",
-    "sysup.store.models",
     "sysup.api.models",
     "sysup.upgrades.models",
     "sysup.stats.models",

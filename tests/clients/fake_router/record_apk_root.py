@@ -24,7 +24,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from sysup.demo_upstream.generator import generate_tree
+from asud.demo.generator import generate_tree
 from sysup.demo_upstream.server import running_upstream
 
 VERSION = "25.12.1"

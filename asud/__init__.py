@@ -1,0 +1,3 @@
+"""asud — an Attended Sysupgrade daemon for OpenWrt, on Twisted."""
+
+__version__ = "0.2.0"

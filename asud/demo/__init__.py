@@ -1,0 +1,1 @@
+"""The synthetic signed OpenWrt download server with miniature ImageBuilders (offline demo, tests)."""

@@ -1,0 +1,1 @@
+"""The HTTP surfaces, one Klein app each, composed into one resource."""

@@ -1,0 +1,1 @@
+"""The asud command: twisted.python.usage sub-commands run under task.react."""

@@ -1,0 +1,1 @@
+"""Where asud keeps things: Redis (records, hashes, queue, stats) and the files store (images, logs)."""

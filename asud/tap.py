@@ -1,0 +1,55 @@
+"""The twistd plugin's options and service: ``twistd -n asud --config FILE [--listen ENDPOINT]...``.
+
+Loading the settings and building the service tree is :func:`asud.service.makeService`'s job; this module
+only turns command-line options into a :class:`~asud.config.Config`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from asud.config import ConfigError, load
+
+
+class Options(usage.Options):
+    """Options of ``twistd asud`` / ``twist asud``."""
+
+    synopsis = "[--config FILE] [--listen ENDPOINT]..."
+    longdesc = (
+        "Serve the Attended Sysupgrade API and run the ImageBuilder pool. Settings come from the TOML file "
+        "(--config, else $ASUD_CONFIG, else /etc/asud/asud.toml if it exists) and ASUD_* variables; "
+        "--listen replaces [http] listen."
+    )
+    optParameters = [
+        ["config", "c", None, "the TOML settings file (see etc/asud.toml)"],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, endpoint: str) -> None:
+        """A Twisted server endpoint string to serve HTTP on, e.g. tcp:8000:interface=127.0.0.1 or
+        systemd:domain=INET:name=http (repeatable; default from [http] listen)."""
+        self["listen"].append(endpoint)
+
+    opt_l = opt_listen
+
+    def postOptions(self) -> None:
+        overrides: dict[str, Any] = {}
+        if self["listen"]:
+            overrides["http"] = {"listen": list(self["listen"])}
+        try:
+            self["settings"] = load(self["config"], **overrides)
+        except ConfigError as error:
+            raise usage.UsageError(f"bad setting {error}") from None
+
+
+def makeService(options: Options) -> IService:
+    """The daemon for ``options`` (twistd calls this)."""
+    from asud.service import makeService as make_daemon
+
+    return make_daemon(options["settings"])
