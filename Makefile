@@ -36,7 +36,7 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## bench: every performance figure against its target, on 127.0.0.1; writes bench/results.md (< 10 min).
+## bench: every performance figure against its target, on 127.0.0.1; writes bench/out/results.md (< 10 min); bench/results.md is the committed reference.
 ## Profiles of the server come from py-spy when it is installed (pip install py-spy).
 bench: venv
 	$(BIN)/python -m bench $(BENCH_FLAGS)

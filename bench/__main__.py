@@ -1,4 +1,5 @@
-"""``python -m bench`` (``make bench``): every figure, in one run, written to ``bench/results.md``.
+"""``python -m bench`` (``make bench``): every figure, in one run, written to ``bench/out/results.md``
+(ignored; ``bench/results.md`` is the committed reference, updated by hand).
 
 Options: ``--tiny`` (seconds-long loads, demo-scale catalog: the smoke test), ``--only NAME …``,
 ``--work-dir DIR`` (keep the scratch data; default a fresh temporary directory), ``--out FILE``,
@@ -57,7 +58,8 @@ TABLE_ORDER = (
     "catalog_sync",
     "queue_throughput",
 )
-DEFAULT_OUT = Path(__file__).resolve().parent / "results.md"
+#: A run writes under the ignored bench/out/; bench/results.md is the reference, updated by hand.
+DEFAULT_OUT = Path(__file__).resolve().parent / "out" / "results.md"
 
 
 def _measure(name: str, run: Callable[[Context], Figure], context: Context) -> Figure:

@@ -64,4 +64,5 @@ def render(figures: Sequence[Figure], header: Sequence[str], notes: Sequence[str
 
 
 def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
