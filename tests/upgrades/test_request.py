@@ -1,12 +1,24 @@
-"""Reading 2017/2019 upgrade-check bodies and hashing them."""
+"""Reading 2017/2019 and v1 upgrade-check bodies and hashing them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from asud.build.fields import InvalidRequest
+from asud.config import DistroSettings
 from asud.errors import BadRequest
-from sysup.config import DistroSettings
-from sysup.upgrades.request import MissingField, UpgradeCheckRequest, parse_legacy_request, resolve_distro
+from asud.upgrades.request import (
+    MissingField,
+    UpgradeCheckRequest,
+    body_text,
+    parse_legacy_request,
+    parse_v1_request,
+    read_target,
+    required_text,
+    resolve_distro,
+)
 
 DISTROS = {"openwrt": DistroSettings(), "libremesh": DistroSettings(aliases=["lime"])}
 
@@ -86,3 +98,78 @@ def test_hash_is_deterministic_and_semantic() -> None:
     empty = parse({"version": "24.10.4", "target": "x86/64", "packages": {}})
     hashes = {one.request_hash, other_version.request_hash, version_only.request_hash, empty.request_hash}
     assert len(hashes) == 4
+
+
+def test_hash_is_the_previous_servers() -> None:
+    # Computed by sysup for the same request: stored answers stay reachable by the hashes clients hold.
+    request = parse({"version": "24.10.4", "target": "x86/64", "packages": {"b": "2", "a": "1"},
+                     "revision": "r28427-6df0e3d02a"})
+    assert request.request_hash == "3ce5bd912e4a11be3f1ec82520cbab419c9fd9daae5140b15a7fa71cd3610302"
+    assert parse({"version": "SNAPSHOT", "target": "x86/64"}).request_hash == (
+        "df99776bd40df1a7fb6075762b86e8cb9649d778c1676735df922ac816357d1c"
+    )
+
+
+def test_text_helpers_of_the_2017_bodies() -> None:
+    body: dict[str, Any] = {"distro": " LEDE ", "empty": "", "none": None, "number": 5, "target": "ath79",
+                            "subtarget": "generic"}
+    assert body_text(body, "distro") == "LEDE"
+    assert body_text(body, "empty") is None and body_text(body, "none") is None
+    assert body_text(body, "absent") is None
+    with pytest.raises(BadRequest, match="Invalid parameter: number must be a string"):
+        body_text(body, "number")
+    with pytest.raises(MissingField, match="Missing parameter: empty"):
+        required_text(body, "empty")
+    assert read_target(body) == "ath79/generic"
+    assert read_target({"target": "x86/64", "subtarget": "ignored"}) == "x86/64"
+
+
+def v1(body: object) -> UpgradeCheckRequest:
+    return parse_v1_request(body, DISTROS, "openwrt")
+
+
+def test_v1_body() -> None:
+    request = v1({"version": " snapshot ", "target": "x86/64", "packages": {" curl ": "8.1 ", "x": ""},
+                  "revision": "", "extra": 1})
+    assert request == UpgradeCheckRequest(distro="openwrt", version="SNAPSHOT", target="x86/64",
+                                          packages={"curl": "8.1", "x": ""})
+    names = v1({"distro": "lime", "version": "24.10.4", "target": "x86/64", "packages": ["curl", " "]})
+    assert names.distro == "libremesh" and names.packages == {"curl": ""}
+    # the same check through either API has the same hash
+    assert v1({"version": "24.10.4", "target": "x86/64"}).request_hash == parse(
+        {"version": "24.10.4", "target": "x86", "subtarget": "64"}).request_hash
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (None, "body: Input should be a valid dictionary or object to extract fields from"),
+        ({}, "version: Field required; target: Field required"),
+        ({"version": "24.10.4", "target": "x86"},
+         "target: String should match pattern '^[\\w.-]+/[\\w.-]+$'"),
+        ({"version": "24.10.4", "target": "x86/64\n"},
+         "target: String should match pattern '^[\\w.-]+/[\\w.-]+$'"),
+        ({"version": 5, "target": "x86/64"}, "version: Input should be a valid string"),
+        ({"version": "1", "target": "x/y", "distro": None}, "distro: Input should be a valid string"),
+        ({"version": "1", "target": "x/y", "revision": 5}, "revision: Input should be a valid string"),
+        ({"version": "1", "target": "x/y", "packages": 5},
+         "packages.dict[str,str]: Input should be a valid dictionary; packages.list[str]: Input should be a "
+         "valid list"),
+        ({"version": "1", "target": "x/y", "packages": {"a": "1", "b": 2, "c": [1]}},
+         "packages.dict[str,str].b: Input should be a valid string; "
+         "packages.dict[str,str].c: Input should be a valid string; "
+         "packages.list[str]: Input should be a valid list"),
+        ({"version": "1", "target": "x/y", "packages": ["a", 1]},
+         "packages.dict[str,str]: Input should be a valid dictionary; "
+         "packages.list[str].1: Input should be a valid string"),
+    ],
+)
+def test_v1_refusals_are_worded_as_before(body: object, detail: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        v1(body)
+    assert raised.value.detail == f"Invalid request: {detail}"
+
+
+def test_v1_unknown_distro() -> None:
+    with pytest.raises(BadRequest, match="Unsupported distro: debian"):
+        v1({"distro": "debian", "version": "1", "target": "x/y"})
