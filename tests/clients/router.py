@@ -4,7 +4,7 @@ The root is a copy of a template under ``tests/clients/fake_router/`` (``/usr/li
 ``/etc/apk/world`` and ``/lib/apk/db/installed``, ``/etc/config``, the recorded outputs in ``/recorded``),
 plus Debian's ``busybox`` with its applets in ``/bin``, the stand-ins of ``standin.py`` as ``ubus``,
 ``uci``, ``jsonfilter``, ``uclient-fetch``, ``sysupgrade`` and (opkg templates only) ``opkg``, and the
-router client, copied unmodified to ``/usr/bin/sysup-upgrade``.
+router client, copied unmodified to ``/usr/bin/asud-upgrade``.
 The host's ``/usr`` is bound read-only at ``/opt/host/usr`` (for the stand-ins' Python) and its C
 libraries at the usual places, so the programs run; the network is the host's, so 127.0.0.1 reaches
 the test server.
@@ -20,7 +20,7 @@ from typing import Any
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "fake_router"
-CLIENT = HERE.parent.parent / "clients" / "openwrt" / "files" / "sysup-upgrade"
+CLIENT = HERE.parent.parent / "clients" / "openwrt" / "files" / "asud-upgrade"
 
 #: BusyBox applets the client (and a stock OpenWrt image) has.
 APPLETS = [
@@ -58,7 +58,7 @@ class FakeRouter:
             if place == "bin/opkg" and not (path / "usr" / "lib" / "opkg").is_dir():
                 continue  # an apk-era image has no opkg
             (path / place).symlink_to("/usr/libexec/standin.py")
-        shutil.copy2(CLIENT, path / "usr" / "bin" / "sysup-upgrade")
+        shutil.copy2(CLIENT, path / "usr" / "bin" / "asud-upgrade")
         self.set_server(server_url)
 
     def use_wget(self) -> None:
@@ -77,7 +77,7 @@ class FakeRouter:
         config.write_text(text[:start] + url + text[end:])
 
     def run(self, *args: str, stdin: str = "", timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """``busybox sh /usr/bin/sysup-upgrade ARGS`` inside the router."""
+        """``busybox sh /usr/bin/asud-upgrade ARGS`` inside the router."""
         command = [
             self.bwrap,
             "--bind", str(self.path), "/",
@@ -93,7 +93,7 @@ class FakeRouter:
             "--setenv", "PATH", "/usr/sbin:/usr/bin:/sbin:/bin",
             "--setenv", "HOME", "/root",
             "--chdir", "/root",
-            "/bin/busybox", "sh", "/usr/bin/sysup-upgrade", *args,
+            "/bin/busybox", "sh", "/usr/bin/asud-upgrade", *args,
         ]  # fmt: skip
         return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout)
 

@@ -1,5 +1,5 @@
-"""The router client ``clients/openwrt/files/sysup-upgrade`` under BusyBox in a fake router root, against a
-live sysup server over the demo upstream (a TP-Link Archer C7 v5 on 24.10.4; 24.10.5 is newer)."""
+"""The router client ``clients/openwrt/files/asud-upgrade`` under BusyBox in a fake router root, against a
+live asud server over the demo upstream (a TP-Link Archer C7 v5 on 24.10.4; 24.10.5 is newer)."""
 
 from __future__ import annotations
 
@@ -145,12 +145,12 @@ def test_wget_fallback_without_uclient_fetch(
     assert json.loads(post["post_data"])["version"] == "24.10.4"
     assert router.calls("uclient-fetch") == []
 
-    # BusyBox wget's "server returned error: HTTP/1.1 404 Not Found" gives the status of a non-sysup server
+    # BusyBox wget's "server returned error: HTTP/1.1 404 Not Found" gives the status of a non-asud server
     router.set_server(demo_upstream_url)
     foreign = router.run("check")
     assert foreign.returncode == 3
     assert (
-        f"{demo_upstream_url} answered HTTP 4" in foreign.stderr and "is it a sysup server?" in foreign.stderr
+        f"{demo_upstream_url} answered HTTP 4" in foreign.stderr and "is it an asud server?" in foreign.stderr
     )
     router.set_server("http://127.0.0.1:9/")
     down = router.run("check")
