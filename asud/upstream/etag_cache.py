@@ -1,0 +1,98 @@
+"""The on-disk cache behind ``Fetcher.fetch_bytes``: the last body of a URL and the validators it came with.
+
+A daemon that restarts asks the download server "has this changed since ETag X?" for every file of its
+catalog instead of downloading it again; a 304 answer is served from here. The cache holds bytes only:
+callers verify signatures and checksums of what it returns exactly as they do for fresh downloads.
+
+Layout: ``<dir>/<hh>/<sha256 of the URL>`` (the body) and ``….json`` (URL, ETag, Last-Modified, sha256 and
+size of the body). Both are written to a temporary file and renamed, so a crash leaves the old entry or
+the new one. An entry whose body does not match its recorded sha256 is treated as absent.
+
+Every method does file I/O and is meant to run in a thread (``deferToThread``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import attrs
+
+__all__ = ["CacheEntry", "EtagCache"]
+
+
+@attrs.frozen
+class CacheEntry:
+    """A cached body with the validators the server sent along."""
+
+    url: str
+    body: bytes = attrs.field(repr=False)
+    etag: str | None
+    last_modified: str | None
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+
+
+class EtagCache:
+    """Bodies and validators by URL below ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def _paths(self, url: str) -> tuple[Path, Path]:
+        key = hashlib.sha256(url.encode("utf-8")).hexdigest()
+        folder = self.directory / key[:2]
+        return folder / key, folder / f"{key}.json"
+
+    def get(self, url: str) -> CacheEntry | None:
+        """The entry of ``url``, or ``None`` when there is none (or it is damaged)."""
+        body_path, meta_path = self._paths(url)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            body = body_path.read_bytes()
+        except (OSError, ValueError):
+            return None
+        if not isinstance(meta, dict) or meta.get("url") != url:
+            return None
+        if meta.get("sha256") != hashlib.sha256(body).hexdigest():
+            return None
+        return CacheEntry(url, body, meta.get("etag") or None, meta.get("last_modified") or None)
+
+    def put(self, url: str, body: bytes, etag: str | None, last_modified: str | None) -> None:
+        """Remember ``body``; without a validator there is nothing to ask the server later, so the
+        entry is dropped instead."""
+        if not etag and not last_modified:
+            self.delete(url)
+            return
+        body_path, meta_path = self._paths(url)
+        body_path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "url": url,
+            "etag": etag,
+            "last_modified": last_modified,
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "size": len(body),
+        }
+        # Body first: a meta file never names a body that is not there yet.
+        _write_atomically(body_path, body)
+        _write_atomically(meta_path, json.dumps(meta, sort_keys=True).encode("utf-8"))
+
+    def delete(self, url: str) -> None:
+        """Forget ``url`` (the file is gone upstream)."""
+        for path in self._paths(url)[::-1]:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
