@@ -1,0 +1,234 @@
+"""The daemon's one resource: the cross-route rules, then a path-prefix dispatch to each surface.
+
+In the order a request meets them:
+
+1. the fast path (``asud.http.fastpath``): a finished build's status and a cache-hit POST, pre-rendered;
+2. ``//path``: GET and HEAD get a 301 to the collapsed path (LuCI and auc join a server URL ending in ``/``
+   with ``/api/…``); other methods are served at the collapsed path (a redirected POST turns into a GET);
+3. CORS under ``/api``, ``/json`` and ``/store``: the headers on every answer, ``OPTIONS`` answered 204
+   here for any path under them (Klein would answer 405);
+4. ``?status_in_body=1`` (``asud.http.plain_http``);
+5. 413 for a body over ``[http] max_body_bytes`` (``asud.http.site`` stops keeping it early);
+6. the surface whose prefix matches, longest first (:data:`MOUNTS`); it sees the whole path, no segment is
+   consumed, so every surface writes its routes with their full paths. Nothing matches: 404 JSON.
+
+Surfaces written by other parts of the port are imported when the resource is made; a module that does
+not exist yet is left out (and logged), so the root never breaks on a surface still being written.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+from klein.interfaces import IKleinRequest
+from twisted.logger import Logger
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource, Resource, getChildForRequest
+
+from asud.http.plain_http import apply_status_in_body, wants_status_in_body
+from asud.http.responses import (
+    CORS_HEADERS,
+    PREFLIGHT_MAX_AGE,
+    add_cors_headers,
+    error_answer,
+    redirect,
+    wants_cors,
+)
+from asud.http.state import AsudApp
+
+__all__ = ["MOUNTS", "Mount", "Root", "make_resource"]
+
+log = Logger()
+
+
+@attrs.frozen
+class Mount:
+    """``prefix`` → the surface class ``module:name``; ``exact`` matches the prefix alone."""
+
+    prefix: str
+    module: str
+    name: str
+    exact: bool = False
+
+    def matches(self, path: str) -> bool:
+        if self.exact:
+            return path == self.prefix
+        if self.prefix.endswith("/"):
+            return path.startswith(self.prefix)
+        return path == self.prefix or path.startswith(self.prefix + "/")
+
+
+#: Which surface answers which paths (the longest matching prefix wins).
+MOUNTS: tuple[Mount, ...] = (
+    # the v1 API, /json/v1, downloads, docs (helper HTTP)
+    Mount("/api/v1/build", "asud.http.build", "BuildApi"),
+    Mount("/api/v1/revision", "asud.http.meta", "MetaApi"),
+    Mount("/api/v1/stats", "asud.http.meta", "MetaApi", exact=True),
+    Mount("/api/v1/overview", "asud.http.documents", "Documents"),
+    Mount("/api/v1/latest", "asud.http.documents", "Documents"),
+    Mount("/api/overview", "asud.http.documents", "Documents"),
+    Mount("/api/latest", "asud.http.documents", "Documents"),
+    Mount("/overview", "asud.http.documents", "Documents"),
+    Mount("/json/v1", "asud.http.documents", "Documents"),
+    Mount("/store", "asud.http.store", "StoreFiles"),
+    Mount("/docs", "asud.http.docs", "Docs"),
+    Mount("/openapi.json", "asud.http.docs", "Docs"),
+    # upgrade checks and the 2017 API (helper LEGACY): everything else under /api
+    Mount("/api/v1/upgrade-check", "asud.http.upgrades", "UpgradeApi"),
+    Mount("/api", "asud.http.legacy", "LegacyApi"),
+    # statistics and Prometheus (helper STATS)
+    Mount("/api/v1/stats/", "asud.http.stats", "StatsApi"),
+    Mount("/metrics", "asud.http.metrics", "Metrics"),
+    # web pages (helper WEB)
+    Mount("/", "asud.http.web", "WebPages", exact=True),
+    Mount("/build", "asud.http.web", "WebPages"),
+    Mount("/about", "asud.http.web", "WebPages"),
+    Mount("/stats", "asud.http.web", "WebPages"),
+    Mount("/web", "asud.http.web", "WebPages"),
+)
+
+_WERKZEUG_PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+def _load_surfaces(app: AsudApp, mounts: Sequence[Mount]) -> list[tuple[Mount, IResource]]:
+    """Each mount with its surface's resource, one surface instance per class; missing modules skipped."""
+    made: dict[tuple[str, str], IResource] = {}
+    missing: set[str] = set()
+    table: list[tuple[Mount, IResource]] = []
+    for mount in mounts:
+        key = (mount.module, mount.name)
+        if mount.module in missing:
+            continue
+        if key not in made:
+            try:
+                module = importlib.import_module(mount.module)
+            except ModuleNotFoundError as error:
+                if error.name != mount.module:
+                    raise  # the surface exists but something it imports does not: a real error
+                log.info("HTTP surface {module} is not there yet: {prefix} answers 404",
+                         module=mount.module, prefix=mount.prefix)
+                missing.add(mount.module)
+                continue
+            made[key] = getattr(module, mount.name)(app).resource()
+        table.append((mount, made[key]))
+    table.sort(key=lambda entry: len(entry[0].prefix), reverse=True)
+    return table
+
+
+class Root(Resource):
+    """The resource a ``Site`` serves (see the module docstring)."""
+
+    isLeaf = True
+
+    def __init__(self, app: AsudApp, surfaces: list[tuple[Mount, IResource]], fast_path: Any = None) -> None:
+        super().__init__()
+        self.app = app
+        self.surfaces = surfaces
+        self.fast_path = fast_path
+
+    def render(self, request: IRequest) -> bytes | int:
+        started = time.perf_counter()
+        segments: list[bytes] = list(request.postpath or [b""])
+        if self.fast_path is not None:
+            answer = self.fast_path.answer(request, segments)
+            if answer is not None:
+                self._observe(request, started, self.fast_path.route_of(request))
+                return answer  # type: ignore[no-any-return]
+        if len(segments) > 1 and segments[0] == b"":
+            if request.method in (b"GET", b"HEAD"):
+                return self._collapse(request)
+            while len(segments) > 1 and segments[0] == b"":
+                del segments[0]
+            request.postpath = segments
+            request.path = _collapsed_path(request)
+        try:
+            path = "/" + "/".join(segment.decode("utf-8") for segment in segments)
+        except UnicodeDecodeError:
+            return error_answer(request, 400, "Non-UTF-8 encoding in URL")
+        if wants_cors(path):
+            if request.method == b"OPTIONS":
+                return self._preflight(request)
+            add_cors_headers(request)
+        if wants_status_in_body(request, path):
+            apply_status_in_body(request)
+        limit = self.app.config.http.max_body_bytes
+        if getattr(request, "body_too_large", False) or _body_size(request) > limit:
+            request.setHeader(b"Connection", b"close")
+            return error_answer(request, 413, f"Request body too large (limit {limit} bytes)")
+        if b"" in segments[:-1]:  # an empty segment inside the path: no route has one
+            return error_answer(request, 404, "Not Found")
+        if self.app.observers:
+            request.notifyFinish().addBoth(lambda _: self._observe(request, started, _route_of(request)))
+        for mount, resource in self.surfaces:
+            if mount.matches(path):
+                return getChildForRequest(resource, request).render(request)  # type: ignore[no-any-return]
+        return error_answer(request, 404, "Not Found")
+
+    def _collapse(self, request: IRequest) -> bytes:
+        """301 to the path without its extra leading slashes, query kept; never to another host."""
+        location = _collapsed_path(request)
+        _, separator, query = request.uri.partition(b"?")
+        if wants_cors(location.decode("latin-1")):
+            add_cors_headers(request)
+        return redirect(request, location + separator + query)
+
+    def _preflight(self, request: IRequest) -> bytes:
+        request.setResponseCode(204)
+        for name, value in CORS_HEADERS:
+            request.setHeader(name, value)
+        request.setHeader(b"Access-Control-Max-Age", PREFLIGHT_MAX_AGE)
+        return b""
+
+    def _observe(self, request: IRequest, started: float, route: str) -> None:
+        if not self.app.observers:
+            return
+        elapsed = time.perf_counter() - started
+        method = request.method.decode("latin-1")
+        for observer in self.app.observers:
+            try:
+                observer(method, route, request.code, elapsed)
+            except Exception:
+                log.failure("request observer failed")
+
+
+def _collapsed_path(request: IRequest) -> bytes:
+    """The raw path without repeated slashes after the resource's own mount point."""
+    prefix = b"/" + b"/".join(request.prepath) if request.prepath else b""
+    raw = request.path[len(prefix):] if request.path.startswith(prefix) else request.path
+    return prefix + b"/" + raw.lstrip(b"/")
+
+
+def _body_size(request: IRequest) -> int:
+    content = getattr(request, "content", None)
+    if content is None:
+        return 0
+    position = content.tell()
+    content.seek(0, 2)
+    size: int = content.tell()
+    content.seek(position)
+    return size
+
+
+def _route_of(request: IRequest) -> str:
+    """The route template that answered (``/api/v1/build/{request_hash}``), never the raw path, so unknown
+    paths cannot grow a metric's label set; ``unmatched`` when no route did."""
+    mapper = getattr(IKleinRequest(request), "mapper", None)
+    if mapper is None:
+        return "unmatched"
+    try:
+        rule, _ = mapper.match(return_rule=True)
+    except Exception:
+        return "unmatched"
+    return _WERKZEUG_PARAMETER.sub(r"{\1}", rule.rule)
+
+
+def make_resource(app: AsudApp, mounts: Sequence[Mount] = MOUNTS) -> IResource:
+    """The daemon's HTTP resource for ``app`` (what ``asud.service`` serves and embedders mount)."""
+    from asud.http.fastpath import FastPath
+
+    return Root(app, _load_surfaces(app, mounts), FastPath(app))

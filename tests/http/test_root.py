@@ -1,0 +1,87 @@
+"""The root's other cross-route rules: ``?status_in_body=1``, 413 over the body limit, JSON 404s."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest_twisted
+
+from asud.http.state import AsudApp
+from tests.http.client import LiveServer, StubClient, listening, raw_request
+from tests.http.surfaces import hello_root
+
+LIMIT = 1024 * 1024
+
+
+@pytest_twisted.async_yield_fixture
+async def server(bare_app: AsudApp) -> AsyncIterator[LiveServer]:
+    async with listening(hello_root(bare_app), max_body_bytes=LIMIT) as live:
+        yield live
+
+
+@pytest_twisted.ensureDeferred
+async def test_status_in_body_answers_200_with_the_real_code(server: LiveServer) -> None:
+    plain = await server.client.post("/api/status/400")
+    assert plain.status_code == 400
+    rewritten = await server.client.post(
+        "/api/status/400?status_in_body=1", content=b"{}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert rewritten.status_code == 200 and rewritten.headers["x-asud-status"] == "400"
+    assert rewritten.json() == {"status": 400, "seen": "application/json"}  # the form read as JSON
+    for code in (200, 204):
+        kept = await server.client.get(f"/api/status/{code}?status_in_body=1")
+        assert kept.status_code == code and "x-asud-status" not in kept.headers
+    off = await server.client.get("/api/status/404?status_in_body=0")
+    assert off.status_code == 404
+    not_api = await server.client.get("/json/x?status_in_body=1")
+    assert not_api.status_code == 200 and "x-asud-status" not in not_api.headers
+
+
+@pytest_twisted.ensureDeferred
+async def test_huge_body_is_413(server: LiveServer) -> None:
+    huge = b'{"packages": ["' + b"a" * (2 * LIMIT) + b'"]}'
+    response = await server.client.post("/api/x", content=huge, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json() == {"status": 413, "detail": f"Request body too large (limit {LIMIT} bytes)"}
+    assert response.headers["access-control-allow-origin"] == "*"
+    under = await server.client.post("/api/x", content=b" " * LIMIT)
+    assert under.status_code == 200 and under.text == "hello"
+
+
+@pytest_twisted.ensureDeferred
+async def test_chunked_body_over_the_limit_is_413(server: LiveServer) -> None:
+    """A body without Content-Length is counted as it arrives (and not kept past the limit)."""
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+
+    from tests.http.client import _Collect
+
+    protocol = _Collect()
+    await connectProtocol(TCP4ClientEndpoint(reactor, server.host, server.port), protocol)
+    chunk = b" " * 65536
+    head = (f"POST /api/x HTTP/1.1\r\nHost: {server.host}\r\nConnection: close\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+    protocol.transport.write(head + (b"%x\r\n%s\r\n" % (len(chunk), chunk)) * 32 + b"0\r\n\r\n")
+    answer = await protocol.done
+    assert answer.startswith(b"HTTP/1.1 413 ")
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_limit_holds_in_a_site_that_is_not_ours(bare_app: AsudApp) -> None:
+    """Embedders mount the resource in their own Site: the root still refuses the body."""
+    client = StubClient(hello_root(bare_app))
+    response = await client.post("/api/x", content=b"x" * (LIMIT + 1))
+    assert response.status_code == 413 and response.json()["status"] == 413
+
+
+@pytest_twisted.ensureDeferred
+async def test_unknown_paths_and_bad_encodings_are_json(server: LiveServer) -> None:
+    missing = await server.client.get("/nothing/here")
+    assert missing.status_code == 404
+    assert missing.json() == {"status": 404, "title": "Not Found", "detail": "Not Found"}
+    assert missing.headers["content-type"] == "application/json"
+    inner = await server.client.get("/api//x")
+    assert inner.status_code == 404 and inner.json()["status"] == 404
+    status, body, _ = await raw_request(server, "GET", "/api/%c0%ae%c0%ae")
+    assert status == 400 and b"Non-UTF-8" in body
