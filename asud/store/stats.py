@@ -28,11 +28,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from asud.store import stats_keys as keys
+from asud.store.redis import Redis, Script
 from asud.store.stats_keys import (
     BUILD_SECONDS_BUCKETS,
     DEFAULT_RETENTION,
-    RedisCaller,
-    Script,
     bucket_label,
     bucket_start,
     keep_seconds,
@@ -130,7 +129,7 @@ class StatsRecorder:
 
     def __init__(
         self,
-        redis: RedisCaller,
+        redis: Redis,
         *,
         retention: float = DEFAULT_RETENTION,
         clock: IReactorTime | None = None,
@@ -266,7 +265,8 @@ class StatsRecorder:
             return ok
 
         try:
-            written: Deferred[bool] = script.run(self._redis, script_keys, args).addCallbacks(stored, refused)
+            sent = self._redis.script(script, script_keys, args)
+            written: Deferred[bool] = sent.addCallbacks(stored, refused)
         except Exception:
             return succeed(refused(Failure()))
         self._pending.add(written)

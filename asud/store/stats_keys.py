@@ -36,20 +36,15 @@ and every total forever — as before, with no job that has to run.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, Protocol
-
-from twisted.internet.defer import Deferred
-from twisted.python.failure import Failure
+from typing import Literal
 
 __all__ = [
     "BUILD_SECONDS_BUCKETS",
     "DEFAULT_RETENTION",
     "GroupBy",
     "Period",
-    "RedisCaller",
-    "Script",
     "bucket_label",
     "bucket_start",
     "day_key",
@@ -79,13 +74,6 @@ GroupBy = Literal["version", "target", "total"]
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-
-
-class RedisCaller(Protocol):
-    """What statistics need of ``asud.store.redis.Redis``: one command, a Deferred of its reply, failing
-    with ``asud.errors.Unavailable`` after the configured timeout."""
-
-    def call(self, *args: str | bytes | int | float) -> Deferred[Any]: ...
 
 
 # -- pure rules ---------------------------------------------------------------------------------------------
@@ -160,27 +148,3 @@ def manifest_key(digest: str) -> str:
 
 def seen_key(image_key: str, finished_at: float) -> str:
     return f"{PREFIX}:seen:{image_key}:{finished_at!r}"
-
-
-# -- Lua scripts --------------------------------------------------------------------------------------------
-
-
-class Script:
-    """A Lua script sent by ``EVALSHA``, and by ``EVAL`` once when Redis does not know it yet (a restart
-    or ``SCRIPT FLUSH`` forgets scripts). One script is one atomic round-trip."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
-
-    def run(
-        self, redis: RedisCaller, keys: Sequence[str], args: Sequence[str | int | float]
-    ) -> Deferred[Any]:
-        def unknown(failure: Failure) -> Deferred[Any] | Failure:
-            if "NOSCRIPT" in str(failure.value):
-                return redis.call("EVAL", self.source, len(keys), *keys, *args)
-            return failure
-
-        answer = redis.call("EVALSHA", self.sha, len(keys), *keys, *args)
-        answer.addErrback(unknown)
-        return answer

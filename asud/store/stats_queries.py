@@ -24,6 +24,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
 from asud.store import stats_keys as keys
+from asud.store.redis import Redis, Script
 from asud.store.stats_keys import (
     BUILD_SECONDS_BUCKETS,
     DAY,
@@ -31,8 +32,6 @@ from asud.store.stats_keys import (
     HOUR,
     GroupBy,
     Period,
-    RedisCaller,
-    Script,
     bucket_label,
     bucket_start,
     label,
@@ -102,7 +101,7 @@ class StatsQueries:
     """Reads for the stats routes, ``/metrics`` and the stats page; every method is one round-trip."""
 
     def __init__(
-        self, redis: RedisCaller, *, retention: float = DEFAULT_RETENTION, clock: IReactorTime | None = None
+        self, redis: Redis, *, retention: float = DEFAULT_RETENTION, clock: IReactorTime | None = None
     ) -> None:
         if clock is None:
             from twisted.internet import reactor
@@ -149,7 +148,7 @@ class StatsQueries:
                      if lists and start >= cutoff]
         spec = {"hashes": len(bases), "lists": len(list_keys), "zsets": [len(z) for z in zsets], "top": top}
         every = [*bases, *list_keys, *(key for union in zsets for key in union), keys.SCRATCH]
-        answer = _READ.run(self._redis, every, [json.dumps(spec)])
+        answer = self._redis.script(_READ, every, [json.dumps(spec)])
         return answer.addCallback(lambda raw: json.loads(raw))
 
     def window(
@@ -281,5 +280,5 @@ class StatsQueries:
     def image_keys_for_manifest(self, digest: str) -> Deferred[list[str]]:
         """Image keys of successful builds (within the retention) whose manifest hashes to ``digest``,
         newest first (``/api/manifest/<hash>`` checks each build record in turn)."""
-        answer = _NEWEST.run(self._redis, [keys.manifest_key(digest)], [])
+        answer = self._redis.script(_NEWEST, [keys.manifest_key(digest)], [])
         return answer.addCallback(lambda raw: [str(key) for key in json_list(json.loads(raw))])

@@ -1,8 +1,7 @@
 """What the statistics tests share: a Redis client on the test's own ``redis-server``, a fake clock at a
 fixed moment, and the recorder calls of sysup's tests (``record``, ``add_build``).
 
-``stats_redis`` uses ``asud.store.redis.Redis`` when it exists; until then a bare txredisapi pool with a
-timeout per call (and txredisapi's default number conversion, the worst case for the readers).
+``stats_redis`` is an ``asud.store.redis.Redis`` on the test's ``redis-server``.
 """
 
 from __future__ import annotations
@@ -12,11 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest_twisted
-from twisted.internet import reactor
-from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import Clock
 
-from asud.errors import Unavailable
+from asud.store.redis import Redis
 from asud.store.stats import StatsRecorder
 from asud.store.stats_queries import StatsQueries
 from tests.support.redis import RedisProcess
@@ -26,52 +23,18 @@ RETENTION = 90 * 86400.0
 TIMEOUT = 5.0
 
 
-class TxRedis:
-    """``Redis.call`` on a txredisapi lazy pool (stand-in until ``asud.store.redis`` is there)."""
-
-    def __init__(self, url: str, timeout: float = TIMEOUT) -> None:
-        import txredisapi
-
-        self.timeout = timeout
-        self.pool = txredisapi.lazyUnixConnectionPool(url.removeprefix("unix://"), poolsize=2)
-
-    def call(self, *args: Any) -> Deferred[Any]:
-        answer: Deferred[Any] = self.pool.execute_command(*args)
-        answer.addTimeout(self.timeout, reactor)  # type: ignore[arg-type]
-
-        def unavailable(failure: Any) -> Any:
-            from twisted.internet.defer import CancelledError, TimeoutError
-
-            if failure.check(TimeoutError, CancelledError):
-                raise Unavailable("Service temporarily unavailable (Redis), retry later")
-            return failure
-
-        return answer.addErrback(unavailable)
-
-    def disconnect(self) -> Deferred[Any]:
-        return self.pool.disconnect()  # type: ignore[no-any-return]
-
-
-def connect(url: str, timeout: float = TIMEOUT) -> Any:
-    try:
-        from asud.store.redis import Redis
-    except ImportError:
-        return TxRedis(url, timeout)
+def connect(url: str, timeout: float = TIMEOUT) -> Redis:
     return Redis.from_url(url, timeout=timeout)
 
 
 @pytest_twisted.async_yield_fixture
-async def stats_redis(redis_server: RedisProcess) -> AsyncIterator[Any]:
+async def stats_redis(redis_server: RedisProcess) -> AsyncIterator[Redis]:
     """A client of this test's ``redis-server``."""
     redis = connect(redis_server.url)
     try:
         yield redis
     finally:
-        await ensureDeferred(_disconnect(redis))
-
-
-async def _disconnect(redis: Any) -> None:
-    await redis.disconnect()
+        await redis.disconnect()
 
 
 def clock_at(moment: datetime) -> Clock:
@@ -81,7 +44,7 @@ def clock_at(moment: datetime) -> Clock:
 
 
 def recorder_and_queries(
-    redis: Any, now: datetime = NOW, retention: float = RETENTION
+    redis: Redis, now: datetime = NOW, retention: float = RETENTION
 ) -> tuple[StatsRecorder, StatsQueries, Clock]:
     clock = clock_at(now)
     return (
@@ -135,7 +98,6 @@ async def add_build(
 __all__ = [
     "NOW",
     "RETENTION",
-    "TxRedis",
     "add_build",
     "clock_at",
     "connect",
