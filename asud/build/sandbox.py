@@ -99,6 +99,8 @@ class Sandbox(Protocol):
     """Runs one command with only ``writable`` paths writable, under a timeout and an output cap."""
 
     name: str
+    #: The reactor its children and threads run on.
+    reactor: Any
 
     def launch(
         self,
