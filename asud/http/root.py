@@ -80,7 +80,10 @@ MOUNTS: tuple[Mount, ...] = (
     Mount("/openapi.json", "asud.http.docs", "Docs"),
     # upgrade checks and the 2017 API (helper LEGACY): everything else under /api
     Mount("/api/v1/upgrade-check", "asud.http.upgrades", "UpgradeApi"),
+    Mount("/api/upgrade-check", "asud.http.upgrades", "UpgradeApi"),
     Mount("/api", "asud.http.legacy", "LegacyApi"),
+    *(Mount(f"/api/{name}", "asud.http.legacy_catalog", "LegacyCatalog")
+      for name in ("image", "manifest", "files", "distros", "versions", "models", "packages_image")),
     # statistics and Prometheus (helper STATS)
     Mount("/api/v1/stats/", "asud.http.stats", "StatsApi"),
     Mount("/metrics", "asud.http.metrics", "Metrics"),
