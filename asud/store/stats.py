@@ -14,6 +14,7 @@ flight (the daemon calls it on stop).
     recorder = StatsRecorder(redis, retention=config.retention.stats)
     recorder.record_validated(validated, api="v1", client="luci/git-24.10", cache_hit=False)
     recorder.record_build("4f…", outcome="done", job=job, started_at=t0, finished_at=t1, result=result)
+    recorder.record_finished(build_record)  # the same, from what BuildRecords.done/failed return
 """
 
 from __future__ import annotations
@@ -243,6 +244,19 @@ class StatsRecorder:
             *(bucket_label(bound) for bound in BUILD_SECONDS_BUCKETS if seconds <= bound),
         ]
         return self._write(_BUILD, script_keys, args, "a finished build")
+
+    def record_finished(self, record: Any) -> Deferred[bool]:
+        """:meth:`record_build` for a finished ``asud.store.records.BuildRecord`` (what ``done`` and
+        ``failed`` return): timed from its start (or, never started, its arrival in the queue)."""
+        return self.record_build(
+            record.image_key,
+            outcome=str(getattr(record.status, "value", record.status)),
+            job=record.job or {},
+            started_at=record.started_at if record.started_at is not None else record.queued_at,
+            finished_at=record.finished_at,
+            result=record.result,
+            error_kind=record.error_kind,
+        )
 
     # -- writing ------------------------------------------------------------------------------------
     def _write(
