@@ -124,6 +124,7 @@ class Fetcher:
     ``retries`` counts repeats after the first attempt; the wait doubles from ``backoff`` seconds.
     ``reactor`` drives the network and every timer (threads for local files use the global reactor's
     pool). Call ``close()`` when done: it drops the kept-alive connections (and their timers).
+    ``persistent=False`` keeps no connection open between requests (one-shot commands, tests).
     """
 
     def __init__(
@@ -137,6 +138,7 @@ class Fetcher:
         user_agent: str = "asud",
         backoff: float = 0.5,
         max_bytes: int = 2 * 1024**3,
+        persistent: bool = True,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -147,7 +149,7 @@ class Fetcher:
         self.retries = max(0, retries)
         self.backoff = backoff
         self.max_bytes = max_bytes
-        self._pool = HTTPConnectionPool(self._reactor, persistent=True)
+        self._pool = HTTPConnectionPool(self._reactor, persistent=persistent)
         self._pool.maxPersistentPerHost = max_concurrent
         self._client = HTTPClient(Agent(self._reactor, connectTimeout=timeout, pool=self._pool))
         self._semaphore = DeferredSemaphore(max(1, max_concurrent))

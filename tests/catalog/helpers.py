@@ -1,35 +1,90 @@
-"""Helpers of the catalog tests: settings for the demo tree, migrated databases, private tree copies."""
+"""Helpers of the catalog tests, and the demo catalog every other test package builds on.
+
+``load_demo_catalog(demo_tree)`` is the catalog of the demo upstream (``tests.support.upstream``), read
+over HTTP exactly as the daemon reads a download server; use it from a pytest-twisted test or fixture::
+
+    catalog = await load_demo_catalog(demo_tree)
+    index = await catalog.package_index("openwrt", "24.10.4", "ath79/generic")
+
+Its fetcher keeps no connection open, so a test that triggers a feed load leaves nothing on the reactor.
+``TreeServer`` serves a private (tampered) copy of the tree from the test reactor, like a static mirror
+(ETag, Last-Modified, 304).
+"""
 
 from __future__ import annotations
 
+import email.utils
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.web.resource import Resource
+from twisted.web.server import Request, Site
 
-from sysup.catalog.sync import SyncReport, sync_distro
-from sysup.config import DistroSettings
-from sysup.database import create_engine_for, session_factory
-from sysup.database.migrate import upgrade_database
-from sysup.upstream.fetch import Fetcher
+from asud.catalog import Catalog, SyncReport, load_catalog
+from asud.config import Config, load
+from asud.upstream.fetch import Fetcher
 from tests.support.upstream import DemoTree
 
+__all__ = [
+    "TreeServer",
+    "copy_tree",
+    "demo_config",
+    "demo_fetcher",
+    "load_demo",
+    "load_demo_catalog",
+    "replace_file",
+]
 
-def distro_for(tree: DemoTree, url: str | None = None, **overrides: object) -> DistroSettings:
-    """Settings of the ``openwrt`` distribution served by the demo tree (or by ``url``)."""
-    info, served = tree
-    return DistroSettings(upstream_url=url or served, public_keys=[info.public_key_text], **overrides)
+
+def _merged(base: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    result = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(result.get(key), dict):
+            result[key] = _merged(result[key], value)
+        else:
+            result[key] = value
+    return result
 
 
-def migrated(url: str) -> sessionmaker[Session]:
-    upgrade_database(url)
-    return session_factory(create_engine_for(url))
+def demo_config(demo_tree: DemoTree, url: str | None = None, **overrides: Any) -> Config:
+    """A config whose only distribution, ``openwrt``, is the demo tree served at ``url`` (default: the
+    shared server). ``overrides`` are merged in as in a TOML file: ``catalog={"feed_cache_entries": 2}``,
+    ``distros={"openwrt": {"min_branch": "24.10"}}``."""
+    info, served = demo_tree
+    base: dict[str, Any] = {
+        "distros": {"openwrt": {"upstream_url": url or served, "public_keys": [info.public_key_text]}},
+    }
+    return load(environ={}, **_merged(base, overrides))
 
 
-def run_sync(factory: sessionmaker[Session], distro: DistroSettings) -> SyncReport:
-    with Fetcher(timeout=10, retries=0) as fetcher:
-        return sync_distro(factory, "openwrt", distro, fetcher)
+def demo_fetcher(**options: Any) -> Fetcher:
+    """A fetcher that keeps no connection (nothing left on the reactor after a test)."""
+    return Fetcher(**{"timeout": 10.0, "retries": 0, "persistent": False, **options})
+
+
+def load_demo(demo_tree: DemoTree, *, url: str | None = None, fetcher: Fetcher | None = None,
+              previous: Catalog | None = None, feeds: bool = False,
+              **config_overrides: Any) -> Deferred[tuple[Catalog, SyncReport]]:
+    """``load_catalog`` over the demo tree; the report is returned as is (problems included)."""
+    config = demo_config(demo_tree, url, **config_overrides)
+    return load_catalog(config, fetcher or demo_fetcher(), previous=previous, feeds=feeds)
+
+
+def load_demo_catalog(demo_tree: DemoTree, **config_overrides: Any) -> Deferred[Catalog]:
+    """The catalog of the demo upstream; fails when the load reports any problem."""
+
+    def checked(result: tuple[Catalog, SyncReport]) -> Catalog:
+        catalog, report = result
+        if not report.ok:
+            raise AssertionError("the demo catalog did not load cleanly:\n" + "\n".join(report.lines()))
+        return catalog
+
+    return load_demo(demo_tree, **config_overrides).addCallback(checked)
 
 
 def copy_tree(source: Path, dest: Path) -> Path:
@@ -42,3 +97,50 @@ def replace_file(path: Path, data: bytes) -> None:
     """Replace ``path`` with new bytes without touching the (hard-linked) original."""
     path.unlink()
     path.write_bytes(data)
+
+
+class _Tree(Resource):
+    """Files below ``root`` with the validators of a static mirror (nginx-style ETag from mtime and
+    size, Last-Modified) and 304 answers to conditional requests."""
+
+    isLeaf = True
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root.resolve()
+        self.requests = 0
+
+    def render_GET(self, request: Request) -> bytes:
+        self.requests += 1
+        relative = request.path.decode("utf-8").lstrip("/")
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root) or not path.is_file():
+            request.setResponseCode(404)
+            return b"not found"
+        stat = path.stat()
+        etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+        request.setHeader("ETag", etag)
+        request.setHeader("Last-Modified", email.utils.formatdate(stat.st_mtime, usegmt=True))
+        if request.getHeader("If-None-Match") == etag:
+            request.setResponseCode(304)
+            return b""
+        return path.read_bytes()
+
+
+class TreeServer:
+    """Serves a tree from the test reactor on 127.0.0.1; ``await start()``, then ``await stop()``."""
+
+    def __init__(self, root: Path) -> None:
+        self.resource = _Tree(root)
+        self._port: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port.getHost().port}"
+
+    def start(self) -> str:
+        self._port = reactor.listenTCP(0, Site(self.resource, timeout=None), interface="127.0.0.1")  # type: ignore[attr-defined]
+        return self.url
+
+    def stop(self) -> Deferred[None]:
+        return self._port.stopListening()  # type: ignore[no-any-return]

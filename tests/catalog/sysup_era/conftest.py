@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from sysup.catalog.queries import Catalog
-from tests.catalog.helpers import distro_for, migrated, run_sync
+from tests.catalog.sysup_era.helpers import distro_for, migrated, run_sync
 from tests.support.databases import database_url, postgres_url, sqlite_url
 from tests.support.upstream import DemoTree, demo_tree, demo_upstream_url
 

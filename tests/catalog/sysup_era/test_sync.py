@@ -17,7 +17,7 @@ from sysup.catalog.models import PackageFeed, Profile, Target, Version
 from sysup.catalog.queries import Catalog
 from sysup.cli import app
 from sysup.demo_upstream.server import running_upstream
-from tests.catalog.helpers import copy_tree, distro_for, migrated, replace_file, run_sync
+from tests.catalog.sysup_era.helpers import copy_tree, distro_for, migrated, replace_file, run_sync
 from tests.support.upstream import DemoTree
 
 ATH79 = "releases/24.10.4/targets/ath79/generic"
