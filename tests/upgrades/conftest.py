@@ -1,10 +1,13 @@
-"""A catalog synced once from the demo upstream, shared (read-only) by the upgrade tests."""
+"""The demo upstream's catalog, shared (read-only) by the upgrade tests: ``demo_catalog`` (asud) and, while
+sysup lives, ``catalog`` (sysup, synced into SQLite) for the ``*_sysup.py`` tests."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import pytest_twisted
 from sqlalchemy.orm import Session, sessionmaker
 
 from sysup.catalog.queries import Catalog
@@ -12,7 +15,7 @@ from sysup.config import DistroSettings
 from tests.support.upstream import DemoTree, demo_tree, demo_upstream_url
 from tests.upgrades.helpers import synced_sessions
 
-__all__ = ["catalog", "demo_tree", "demo_upstream_url", "synced_database"]
+__all__ = ["catalog", "demo_catalog", "demo_tree", "demo_upstream_url", "synced_database"]
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +32,11 @@ def synced_database(
 def catalog(synced_database: tuple[sessionmaker[Session], DistroSettings]) -> Catalog:
     sessions, distro = synced_database
     return Catalog(sessions, {"openwrt": distro})
+
+
+@pytest_twisted.async_fixture(scope="module")
+async def demo_catalog(demo_tree: DemoTree) -> Any:
+    """The asud catalog of the demo upstream (one per test module: async fixtures stop at module scope)."""
+    from tests.catalog.helpers import load_demo_catalog
+
+    return await load_demo_catalog(demo_tree)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sysup.catalog.package_changes import DEFAULT_PACKAGE_CHANGES
-from sysup.config import PackageChange
-from sysup.upgrades.package_changes import applicable_changes, apply_package_changes
+from asud.catalog.package_changes import DEFAULT_PACKAGE_CHANGES
+from asud.config import PackageChange
+from asud.upgrades.package_changes import applicable_changes, apply_package_changes
 
 
 def test_rename_inside_the_revision_window() -> None:
