@@ -1,10 +1,7 @@
-"""Per-client limit on build POSTs: who a client is, and how many builds it may ask for per minute.
+"""Per-client limit on build POSTs: how many builds one client may ask for per minute.
 
-A client is its **network address** (``ip:<IPv4>`` or ``ip:<IPv6 /64>``), as the HTTP layer sees it after
-``X-Forwarded-For`` from a trusted proxy. Not the ``client`` field or the User-Agent: those are chosen by
-the sender (one host could rotate them to escape any limit) and shared by every router of a kind (every
-LuCI says ``luci/<version>``), so a limit by name would throttle strangers together. The same identity
-bounds the builds one client may have queued at once (``BuildRecords.submit``).
+Who a client is (its network address, ``ip:<IPv4>`` or ``ip:<IPv6 /64>``) is decided by the HTTP side,
+``asud.http.rate_limit.client_identity``, which calls :meth:`RateLimiter.hit` and answers 429.
 
 Only accepted POSTs count: a refused POST (429) does not extend the wait, because LuCI re-POSTs every 5 s
 while it has no 202 and would otherwise never get through. The counters live in Redis (a fixed one-minute
@@ -14,7 +11,6 @@ request is allowed (the queue bounds still hold): a Redis restart must not turn 
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from typing import Any
 
@@ -22,10 +18,10 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from asud.errors import RateLimited, Unavailable
+from asud.errors import Unavailable
 from asud.store.redis import Redis, Script
 
-__all__ = ["WINDOW_SECONDS", "RateLimiter", "client_identity", "create_rate_limiter"]
+__all__ = ["WINDOW_SECONDS", "RateLimiter", "create_rate_limiter"]
 
 log = Logger()
 
@@ -41,19 +37,6 @@ redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return -1
 """)
-
-
-def client_identity(host: str) -> str:
-    """``ip:<address>`` of a client address; IPv6 addresses are grouped by /64 (one site, one client)."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return f"ip:{host[:64] or 'unknown'}"
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return f"ip:{address.ipv4_mapped}"
-        return f"ip:{ipaddress.ip_network(f'{address}/64', strict=False)}"
-    return f"ip:{address}"
 
 
 class RateLimiter:
@@ -84,14 +67,6 @@ class RateLimiter:
         if count < 0:
             return None
         return max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
-
-    @defer.inlineCallbacks
-    def check(self, identity: str) -> Any:
-        """``hit``, raising ``RateLimited`` (429 + ``Retry-After``) when the client is over its rate."""
-        wait = yield self.hit(identity)
-        if wait is not None:
-            raise RateLimited(f"too many build requests from this client; retry in {wait} s",
-                              retry_after=wait)
 
 
 def create_rate_limiter(per_minute: int, redis: Redis, *,
