@@ -95,6 +95,7 @@ class RequestOptions(Command):
 
 
 async def _request(reactor: Any, options: RequestOptions, body: dict[str, Any], err: Any) -> int:
+    from rich.markup import escape
     from treq.client import HTTPClient
     from twisted.web.client import Agent, HTTPConnectionPool
 
@@ -132,10 +133,17 @@ async def _request(reactor: Any, options: RequestOptions, body: dict[str, Any], 
                 failure.update(stdout=error.stdout, stderr=error.stderr)
             print(json.dumps(failure))
         else:
-            err.print(f"[red]error:[/red] {error.detail}", highlight=False)
+            err.print(f"[red]error:[/red] {escape(error.detail)}", highlight=False, soft_wrap=True)
             if error.stderr:
                 tail = "\n".join(error.stderr.rstrip().splitlines()[-15:])
-                err.print("--- last lines of the build log ---", tail, sep="\n", highlight=False)
+                err.print(
+                    "--- last lines of the build log ---",
+                    tail,
+                    sep="\n",
+                    highlight=False,
+                    markup=False,
+                    soft_wrap=True,
+                )
         return error.exit_code
     finally:
         await pool.closeCachedConnections()
