@@ -1,4 +1,5 @@
-"""The SVG charts: well-formed, accessible, geometry proportional to the numbers, labels that fit."""
+"""The SVG charts: well-formed, accessible, geometry proportional to the numbers, labels that fit
+(was tests/web/test_charts.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from sysup.web.charts import (
+from asud.http.charts import (
     COLUMN_HEIGHT,
     MAX_NAME_CHARS,
     WIDTH,
