@@ -1,0 +1,86 @@
+"""Advisory file locks (``flock``) shared with other daemons on the same disk, taken without blocking.
+
+Several daemons may share one data directory (and its ImageBuilder and package caches). Each
+:class:`FileLock` opens its own descriptor, so two holders in one process exclude each other exactly as
+two processes would. The reactor never waits inside ``flock``: :meth:`FileLock.acquire` tries without
+blocking and, while somebody else holds the lock, tries again on a short timer (a cancellable Deferred).
+Locks vanish with the process that held them, so a crashed daemon never leaves a cache locked.
+
+Inside one daemon, work on the same key is shared first (one Deferred per key in the caches), so these
+locks only ever wait for *another* daemon.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
+
+__all__ = ["FileLock"]
+
+#: Seconds between two tries while another holder has the lock.
+POLL_INTERVAL = 0.05
+
+
+class FileLock:
+    """A shared or exclusive lock on ``path`` (created if missing). Not re-entrant; one holder per object."""
+
+    def __init__(self, path: Path, *, reactor: Any = None) -> None:
+        self.path = path
+        self._fd: int | None = None
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            reactor = global_reactor
+        self._reactor = reactor
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_acquire(self, *, shared: bool = False) -> bool:
+        """Take the lock now, or return ``False`` when somebody else holds it."""
+        if self._fd is not None:
+            raise RuntimeError(f"lock {self.path} is already held by this object")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
+
+    def acquire(self, *, shared: bool = False) -> Deferred[None]:
+        """A Deferred that fires once the lock is held (cancel it to stop waiting)."""
+        return Deferred.fromCoroutine(self._acquire(shared))
+
+    async def _acquire(self, shared: bool) -> None:
+        while not self.try_acquire(shared=shared):
+            await deferLater(self._reactor, POLL_INTERVAL, lambda: None)
+
+    def release(self) -> None:
+        """Drop the lock; a no-op when not held."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the only descriptor releases the flock
+
+    def __enter__(self) -> FileLock:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
