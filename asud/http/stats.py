@@ -14,6 +14,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.internet.threads import deferToThread
+from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 
 from asud.build.fields import FieldError, InvalidRequest, Reader, Refused, bounded, choice, under
@@ -25,6 +26,8 @@ from asud.http.state import AsudApp
 from asud.store.stats_queries import StatsQueries
 
 __all__ = ["MAX_WINDOW", "KnownPackages", "StatsApi"]
+
+log = Logger()
 
 #: Longest window ``/api/v1/stats/timeseries`` answers for.
 MAX_WINDOW = timedelta(days=3660)
@@ -70,8 +73,8 @@ def _moment(text: str | None, name: str) -> datetime | None:
 
 class KnownPackages:
     """Distinct package names over every version's package feeds (``/api/v1/stats/packages``), counted
-    once per catalog generation: the arch feeds of each version's targets, read through the catalog
-    (which parses them in a thread); concurrent askers share one count."""
+    once per catalog generation: each version's target feeds (packages, kmods) and arch feeds, read
+    through the catalog (which parses them in a thread); concurrent askers share one count."""
 
     def __init__(self) -> None:
         self._cached: tuple[int, int] | None = None
@@ -106,9 +109,20 @@ class KnownPackages:
                 arches = sorted(set(branch.targets.values()))
                 for version in branch.versions:
                     for arch in arches:
-                        index = await catalog.arch_index(distro, version, arch)
-                        names.update(index)
+                        names.update(await _or_empty(catalog.arch_index(distro, version, arch), arch))
+                    for target in sorted(branch.targets):
+                        index = await _or_empty(catalog.target_index(distro, version, target), target)
+                        names.update(index.get("packages", {}))
         return len(names)
+
+
+async def _or_empty(loading: Deferred[dict[str, Any]], what: str) -> dict[str, Any]:
+    """A feed that cannot be read now (not verified, unreachable) counts no names, as an absent one."""
+    try:
+        return await loading
+    except Exception:
+        log.failure("package names of {what}: the feed could not be read", what=what)
+        return {}
 
 
 class StatsApi:
