@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from asud.store.redis import Script
 
-__all__ = ["FINISH", "PURGE", "REQUEUE", "STAGE", "STARTED", "SUBMIT", "VIEW"]
+__all__ = ["FIND", "FINISH", "FORGET", "PURGE", "REQUEUE", "STAGE", "STARTED", "SUBMIT", "VIEW"]
 
 #: ``{echo, build fields, rank or -1}`` of a request whose build record exists, else ``false``.
 _VIEW_FUNCTION = """
@@ -25,7 +25,7 @@ end
 #: KEYS: view's request key, queued zset. ARGV: build key prefix.
 VIEW = Script(_VIEW_FUNCTION + "return view(KEYS[1], ARGV[1], KEYS[2])")
 
-#: KEYS: build, request, queued, clients, seq, bin_dirs, stream.
+#: KEYS: build, request, queued, clients, seq, bin_dirs, stream, request index.
 #: ARGV: image_key, request_hash, client, now, job, echo, bin_dir, store_kind, result_ttl, failure_ttl,
 #: max_pending_jobs, max_pending_per_client, request_keep_seconds.
 #: Returns {'overloaded', queued} | {'limited', mine} | {'ok', created, view}.
@@ -63,6 +63,7 @@ else
   redis.call('HSET', request, 'image_key', image_key)
 end
 redis.call('EXPIRE', request, ARGV[13])
+redis.call('ZADD', KEYS[8], 0, request_hash)
 local prefix = string.sub(build, 1, #build - #image_key)
 return {'ok', created, view(request, prefix, queued)}
 """)
@@ -95,8 +96,8 @@ redis.call('HSET', KEYS[1], 'stage', ARGV[2])
 return 1
 """)
 
-#: KEYS: build, bin_dirs, queued, clients. ARGV: image_key, node ('' = give up whoever holds it), now,
-#: status, detail, error_kind, stdout, stderr, result, bin_dir ('' = keep), stale_keep.
+#: KEYS: build, bin_dirs, queued, clients, image index. ARGV: image_key, node ('' = give up whoever holds
+#: it), now, status, detail, error_kind, stdout, stderr, result, bin_dir ('' = keep), stale_keep.
 #: Returns the finished record's fields, or false.
 FINISH = Script(_UNQUEUE_FUNCTION + """
 local b = redis.call('HMGET', KEYS[1], 'status', 'node', 'result_ttl', 'failure_ttl', 'bin_dir', 'client')
@@ -114,6 +115,7 @@ redis.call('HSET', KEYS[1], 'status', status, 'stage', status, 'finished_at', AR
   'expires_at', string.format('%.6f', expires), 'entry', '')
 redis.call('EXPIRE', KEYS[1], math.max(1, math.ceil(ttl + tonumber(ARGV[11]))))
 if bin_dir ~= '' then redis.call('ZADD', KEYS[2], expires, bin_dir) end
+if status == 'done' then redis.call('ZADD', KEYS[5], 0, ARGV[1]) end
 return redis.call('HGETALL', KEYS[1])
 """)
 
@@ -140,4 +142,32 @@ redis.call('HSET', build, 'expires_at', string.format('%.6f', expired))
 redis.call('EXPIRE', build, ARGV[3])
 if b[2] and b[2] ~= '' then redis.call('ZADD', KEYS[2], expired, b[2]) end
 return 1
+""")
+
+#: KEYS: an index (zset of hashes, all scored 0). ARGV: hash prefix, record key prefix, limit.
+#: Hashes starting with the prefix whose record still exists (at most ``limit``); the others are dropped
+#: from the index on the way.
+FIND = Script("""
+local found = {}
+local limit = tonumber(ARGV[3])
+local members = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[1], '(' .. ARGV[1] .. '\\255', 'LIMIT', 0, 100)
+for _, member in ipairs(members) do
+  if redis.call('EXISTS', ARGV[2] .. member) == 1 then
+    if #found < limit then table.insert(found, member) end
+  else
+    redis.call('ZREM', KEYS[1], member)
+  end
+end
+return found
+""")
+
+#: KEYS: an index. ARGV: record key prefix, then hashes. Drops the hashes whose record is gone; how many.
+FORGET = Script("""
+local removed = 0
+for index = 2, #ARGV do
+  if redis.call('EXISTS', ARGV[1] .. ARGV[index]) == 0 then
+    removed = removed + redis.call('ZREM', KEYS[1], ARGV[index])
+  end
+end
+return removed
 """)

@@ -33,7 +33,6 @@ by another after ``[build] lease_timeout``) cannot overwrite the new builder's r
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import attrs
@@ -45,11 +44,13 @@ from asud.build.stages import BuildStage, BuildStatus
 from asud.config import Config, RetentionSettings
 from asud.errors import AsudError, BuildError, Overloaded, RateLimited
 from asud.store import record_scripts as scripts
+from asud.store.build_record import MAX_OUTPUT_CHARS, BuildRecord, BuildView, clip_output, pairs
 from asud.store.redis import Redis
 
 __all__ = [
-    "BIN_DIRS_KEY", "BUILD_PREFIX", "MAX_OUTPUT_CHARS", "QUEUED_CLIENTS_KEY", "QUEUED_KEY",
-    "REQUEST_PREFIX", "BuildRecord", "BuildRecords", "BuildView", "TTLs", "clip_output",
+    "BIN_DIRS_KEY", "BUILD_PREFIX", "IMAGE_INDEX_KEY", "MAX_OUTPUT_CHARS", "QUEUED_CLIENTS_KEY",
+    "QUEUED_KEY", "REQUEST_INDEX_KEY", "REQUEST_PREFIX", "BuildRecord", "BuildRecords", "BuildView", "TTLs",
+    "clip_output",
 ]
 
 BUILD_PREFIX = "asud:build:"
@@ -58,20 +59,13 @@ QUEUED_KEY = "asud:queued"
 QUEUED_CLIENTS_KEY = "asud:queued:clients"
 SEQUENCE_KEY = "asud:seq"
 BIN_DIRS_KEY = "asud:bin_dirs"
+#: Request hashes and image keys of done builds, for the 2017 API's 12/15-character prefixes (ZRANGEBYLEX).
+REQUEST_INDEX_KEY = "asud:index:requests"
+IMAGE_INDEX_KEY = "asud:index:images"
 #: A request record lives this long after the last POST that named it (a few hundred bytes each).
 REQUEST_KEEP_SECONDS = 30 * 86400
 #: A finished record is still answered (stale) this long after it expired, then Redis forgets it.
 STALE_KEEP_SECONDS = 86400.0
-#: Longest stdout/stderr kept on a build record (the full log is ``build.log`` in the files store).
-MAX_OUTPUT_CHARS = 256 * 1024
-
-
-def clip_output(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
-    """Keep the head and tail of a long log: errors are usually at the end."""
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}\n[… {len(text) - limit} characters cut …]\n{text[-half:]}"
 
 
 class Validated(Protocol):
@@ -106,141 +100,12 @@ class TTLs:
                    retention.ttl_failure)
 
 
-def _time(text: str | None) -> float | None:
-    return float(text) if text else None
-
-
-def _json(text: str | None) -> Any:
-    return json.loads(text) if text else None
-
-
-@attrs.frozen
-class BuildRecord:
-    """One build as stored under ``asud:build:<image key>`` (and, finished, in ``build.json``)."""
-
-    image_key: str
-    status: BuildStatus
-    stage: BuildStage
-    queued_at: float
-    request_hash: str = ""
-    #: The echo of the request that created (or last renewed) the build.
-    request: dict[str, Any] = attrs.field(factory=dict)
-    client: str = ""
-    job: dict[str, Any] = attrs.field(factory=dict)
-    started_at: float | None = None
-    finished_at: float | None = None
-    node: str = ""
-    attempts: int = 0
-    result: dict[str, Any] | None = None
-    detail: str = ""
-    error_kind: str | None = None
-    stdout: str = ""
-    stderr: str = ""
-    bin_dir: str | None = None
-    store_kind: str = "public"
-    result_ttl: int = 0
-    failure_ttl: int = 0
-    expires_at: float | None = None
-    #: The stream entry that stands for the build while it is queued or started.
-    entry: str = ""
-    seq: int = 0
-
-    @classmethod
-    def from_fields(cls, fields: dict[str, str]) -> BuildRecord:
-        """From Redis' ``HGETALL`` (empty strings are absent values)."""
-        get = fields.get
-        return cls(
-            image_key=fields["image_key"], status=BuildStatus(fields["status"]),
-            stage=BuildStage(get("stage") or "init"), queued_at=float(get("queued_at") or 0),
-            request_hash=get("request_hash") or "", request=_json(get("request")) or {},
-            client=get("client") or "", job=_json(get("job")) or {}, started_at=_time(get("started_at")),
-            finished_at=_time(get("finished_at")), node=get("node") or "",
-            attempts=int(get("attempts") or 0), result=_json(get("result")), detail=get("detail") or "",
-            error_kind=get("error_kind") or None, stdout=get("stdout") or "", stderr=get("stderr") or "",
-            bin_dir=get("bin_dir") or None, store_kind=get("store_kind") or "public",
-            result_ttl=int(get("result_ttl") or 0), failure_ttl=int(get("failure_ttl") or 0),
-            expires_at=_time(get("expires_at")), entry=get("entry") or "", seq=int(get("seq") or 0),
-        )
-
-    def to_fields(self) -> dict[str, str]:
-        """For ``HSET`` (``None`` becomes an empty string)."""
-        fields: dict[str, str] = {}
-        for field in attrs.fields(BuildRecord):
-            value = getattr(self, field.name)
-            if value is None:
-                fields[field.name] = ""
-            elif isinstance(value, dict):
-                fields[field.name] = json.dumps(value, separators=(",", ":"))
-            elif isinstance(value, float):
-                fields[field.name] = f"{value:.6f}"
-            else:
-                fields[field.name] = str(value)
-        return fields
-
-
-def _pairs(flat: list[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def _moment(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-
-@attrs.frozen
-class BuildView:
-    """Everything the API needs to answer for one request hash (clients-contract §6.3 to 6.5)."""
-
-    request_hash: str
-    image_key: str
-    status: BuildStatus
-    stage: BuildStage
-    #: 0-based count of builds queued before this one; ``None`` unless queued.
-    queue_position: int | None
-    enqueued_at: datetime
-    #: The normalised request echo (``request`` of every answer).
-    request: dict[str, Any]
-    detail: str
-    #: For ``done``: flattened profiles.json + ``images``, ``manifest``, ``build_cmd``, ``build_at``, …
-    result: dict[str, Any] | None
-    stdout: str
-    stderr: str
-    bin_dir: str | None
-    error_kind: str | None
-    expires_at: datetime | None = None
-    node: str | None = None
-    attempts: int = 0
-
-    @property
-    def imagebuilder_status(self) -> str:
-        """``X-Imagebuilder-Status`` / ``imagebuilder_status``: queued, a started stage, done or failed."""
-        if self.status is BuildStatus.QUEUED:
-            return "queued"
-        if self.status is BuildStatus.STARTED:
-            return self.stage.client_status
-        return self.status.value
-
-    @classmethod
-    def of(cls, request_hash: str, echo: dict[str, Any], record: BuildRecord, rank: int | None) -> BuildView:
-        status = record.status
-        detail = {BuildStatus.QUEUED: "queued", BuildStatus.STARTED: "started", BuildStatus.DONE: "done"}.get(
-            status, record.detail or "failed")
-        return cls(
-            request_hash=request_hash, image_key=record.image_key, status=status, stage=record.stage,
-            queue_position=(rank or 0) if status is BuildStatus.QUEUED else None,
-            enqueued_at=datetime.fromtimestamp(record.queued_at, UTC), request=echo, detail=detail,
-            result=record.result if status is BuildStatus.DONE else None, stdout=record.stdout,
-            stderr=record.stderr, bin_dir=record.bin_dir if status is BuildStatus.DONE else None,
-            error_kind=record.error_kind, expires_at=_moment(record.expires_at), node=record.node or None,
-            attempts=record.attempts,
-        )
-
-
 def _view(request_hash: str, reply: Any) -> BuildView | None:
     """From the scripts' ``{echo, build fields, rank}`` (``None`` for a request or build not there)."""
     if not reply:
         return None
     echo, flat, rank = reply
-    record = BuildRecord.from_fields(_pairs(flat))
+    record = BuildRecord.from_fields(pairs(flat))
     return BuildView.of(request_hash, json.loads(echo), record, rank if rank >= 0 else None)
 
 
@@ -299,7 +164,7 @@ class BuildRecords:
         client = (client or validated.request.client or "unknown/0")[:256]
         result_ttl, failure_ttl = self._ttl_seconds(validated)
         keys = [build_key(validated.image_key), request_key(validated.request_hash), QUEUED_KEY,
-                QUEUED_CLIENTS_KEY, SEQUENCE_KEY, BIN_DIRS_KEY, QUEUE_KEY]
+                QUEUED_CLIENTS_KEY, SEQUENCE_KEY, BIN_DIRS_KEY, QUEUE_KEY, REQUEST_INDEX_KEY]
         args = [validated.image_key, validated.request_hash, client, self._now(),
                 json.dumps(validated.job(), separators=(",", ":")),
                 json.dumps(validated.echo(), separators=(",", ":")), validated.bin_dir,
@@ -322,7 +187,37 @@ class BuildRecords:
     def record(self, image_key: str) -> defer.Deferred[BuildRecord | None]:
         """The whole build record (for ``build.json``, pages, the pool)."""
         d = self.redis.call("HGETALL", build_key(image_key))
-        return d.addCallback(lambda flat: BuildRecord.from_fields(_pairs(flat)) if flat else None)
+        return d.addCallback(lambda flat: BuildRecord.from_fields(pairs(flat)) if flat else None)
+
+    #: The 2017 API's name for :meth:`record`.
+    build = record
+
+    def find_request_hashes(self, prefix: str, *, limit: int = 2) -> defer.Deferred[list[str]]:
+        """Request hashes starting with ``prefix`` that Redis still knows (at most ``limit``): a full
+        hash, or the 2017 API's unambiguous 12/15-character prefix."""
+        d = self.redis.script(scripts.FIND, [REQUEST_INDEX_KEY], [prefix, REQUEST_PREFIX, limit])
+        return d.addCallback(list)
+
+    def find_image_keys(self, prefix: str, *, limit: int = 2) -> defer.Deferred[list[str]]:
+        """Image keys of built images (done at least once, record still in Redis) starting with
+        ``prefix``; callers check the record's status (it may be rebuilding)."""
+        d = self.redis.script(scripts.FIND, [IMAGE_INDEX_KEY], [prefix, BUILD_PREFIX, limit])
+        return d.addCallback(list)
+
+    @defer.inlineCallbacks
+    def prune_indexes(self, batch: int = 500) -> Any:
+        """Drop index entries whose record Redis has forgotten (housekeeping); how many were dropped."""
+        removed = 0
+        for index, prefix in ((REQUEST_INDEX_KEY, REQUEST_PREFIX), (IMAGE_INDEX_KEY, BUILD_PREFIX)):
+            cursor = "0"
+            while True:
+                cursor, flat = yield self.redis.call("ZSCAN", index, cursor, "COUNT", batch)
+                members = flat[::2]
+                if members:
+                    removed += yield self.redis.script(scripts.FORGET, [index], [prefix, *members])
+                if cursor == "0":
+                    break
+        return removed
 
     def queue_length(self) -> defer.Deferred[int]:
         """Builds waiting for a builder, across every daemon."""
@@ -384,12 +279,12 @@ class BuildRecords:
     def _finish(self, node: str, image_key: str, status: BuildStatus, *, detail: str, error_kind: str,
                 stdout: str = "", stderr: str = "", result: dict[str, Any] | None = None,
                 bin_dir: str = "") -> defer.Deferred[BuildRecord | None]:
-        keys = [build_key(image_key), BIN_DIRS_KEY, QUEUED_KEY, QUEUED_CLIENTS_KEY]
+        keys = [build_key(image_key), BIN_DIRS_KEY, QUEUED_KEY, QUEUED_CLIENTS_KEY, IMAGE_INDEX_KEY]
         args = [image_key, node, self._now(), status.value, detail, error_kind, clip_output(stdout),
                 clip_output(stderr), json.dumps(result, separators=(",", ":")) if result is not None else "",
                 bin_dir, self._grace()]
         d = self.redis.script(scripts.FINISH, keys, args)
-        return d.addCallback(lambda flat: BuildRecord.from_fields(_pairs(flat)) if flat else None)
+        return d.addCallback(lambda flat: BuildRecord.from_fields(pairs(flat)) if flat else None)
 
     def requeue(self, image_key: str, *, node: str) -> defer.Deferred[str | None]:
         """Hand a build back (the daemon stops): queued again at its old place with a fresh stream entry,

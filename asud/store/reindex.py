@@ -46,12 +46,14 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from asud.build.stages import BuildStage, BuildStatus
+from asud.store.build_record import BuildRecord
 from asud.store.files import Store, is_valid_bin_dir
 from asud.store.records import (
     BIN_DIRS_KEY,
+    IMAGE_INDEX_KEY,
+    REQUEST_INDEX_KEY,
     REQUEST_KEEP_SECONDS,
     STALE_KEEP_SECONDS,
-    BuildRecord,
     build_key,
     request_key,
 )
@@ -67,8 +69,8 @@ FORMAT = 1
 _TIMES = ("queued_at", "started_at", "finished_at", "expires_at")
 _LEFT_OUT = ("entry", "seq")
 
-#: KEYS: build, request, bin_dirs. ARGV: record expiry (s), request keep (s), expires_at, bin_dir,
-#: request_hash, image_key, echo, client, queued_at, then the record's field/value pairs.
+#: KEYS: build, request, bin_dirs, request index, image index. ARGV: record expiry (s), request keep (s),
+#: expires_at, bin_dir, request_hash, image_key, echo, client, queued_at, then the record's field/value pairs.
 #: Returns 1 when the build record was missing and is restored.
 _RESTORE = Script("""
 local restored = 0
@@ -76,12 +78,14 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], unpack(ARGV, 10))
   redis.call('EXPIRE', KEYS[1], ARGV[1])
   if ARGV[4] ~= '' then redis.call('ZADD', KEYS[3], 'GT', ARGV[3], ARGV[4]) end
+  if redis.call('HGET', KEYS[1], 'status') == 'done' then redis.call('ZADD', KEYS[5], 0, ARGV[6]) end
   restored = 1
 end
 if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('HSET', KEYS[2], 'request_hash', ARGV[5], 'image_key', ARGV[6], 'request', ARGV[7],
     'client', ARGV[8], 'enqueued_at', ARGV[9])
   redis.call('EXPIRE', KEYS[2], ARGV[2])
+  redis.call('ZADD', KEYS[4], 0, ARGV[5])
 end
 return restored
 """)
@@ -171,7 +175,8 @@ def reindex(redis: Redis, files: Store, *, stale_keep: float = STALE_KEEP_SECOND
         args = [max(1, math.ceil(keep)), REQUEST_KEEP_SECONDS, fields["expires_at"] or "0",
                 record.bin_dir or "", record.request_hash, record.image_key, echo, record.client,
                 fields["queued_at"], *pairs]
-        keys = [build_key(record.image_key), request_key(record.request_hash or "-"), BIN_DIRS_KEY]
+        keys = [build_key(record.image_key), request_key(record.request_hash or "-"), BIN_DIRS_KEY,
+                REQUEST_INDEX_KEY, IMAGE_INDEX_KEY]
         restored += yield redis.script(_RESTORE, keys, args)
     if restored:
         log.info("re-index: {restored} finished builds put back into Redis from {root}", restored=restored,

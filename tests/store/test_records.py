@@ -273,3 +273,30 @@ async def test_output_is_clipped_and_redis_down_is_unavailable(
     with pytest.raises(Unavailable):
         await service.get(request.request_hash)
     assert time.monotonic() - started < 2 * TIMEOUT + 0.5
+
+
+@pytest_twisted.ensureDeferred
+async def test_hash_prefixes_for_the_2017_api(redis: Redis) -> None:
+    service = BuildRecords(redis)
+    built, waiting = validated(packages=["a"]), validated(packages=["b"])
+    await service.submit(built)
+    await service.submit(waiting)
+    assert await service.find_request_hashes(built.request_hash[:12]) == [built.request_hash]
+    assert await service.find_request_hashes(built.request_hash) == [built.request_hash]
+    assert await service.find_request_hashes("f" * 12) == []
+    assert await service.find_image_keys(built.image_key[:15]) == []  # not built yet
+    await finish(service, built.image_key, ok=True)
+    assert await service.find_image_keys(built.image_key[:15]) == [built.image_key]
+    record = await service.build(built.image_key)
+    assert record is not None and record.status is BuildStatus.DONE
+    # Two hashes sharing the prefix: both found (the caller says "ambiguous").
+    twin = "".join(reversed(built.request_hash))
+    await redis.call("HSET", f"asud:request:{built.request_hash[:12]}{twin[12:]}", "image_key", "x")
+    await redis.call("ZADD", "asud:index:requests", 0, f"{built.request_hash[:12]}{twin[12:]}")
+    assert len(await service.find_request_hashes(built.request_hash[:12], limit=2)) == 2
+    # Records Redis forgot leave the index on lookup, or in housekeeping.
+    await redis.call("DEL", f"asud:request:{built.request_hash[:12]}{twin[12:]}",
+                     f"asud:request:{waiting.request_hash}")
+    assert await service.find_request_hashes(built.request_hash[:12]) == [built.request_hash]
+    assert await service.prune_indexes() == 1
+    assert await redis.call("ZCARD", "asud:index:requests") == 1

@@ -112,3 +112,14 @@ async def test_service_runs_it_at_start(redis: Redis, tmp_path: Path) -> None:
     assert service.ready is not None and await service.ready == 1
     assert await BuildRecords(redis).get(the_hash) is not None
     await parent.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_restored_builds_are_found_by_prefix(redis: Redis, tmp_path: Path) -> None:
+    files = Store(tmp_path / "store")
+    records = BuildRecords(redis)
+    the_hash, record = await built(records, files, packages=["a"])
+    await redis.call("FLUSHALL")
+    assert await reindex(redis, files) == 1
+    assert await records.find_request_hashes(the_hash[:15]) == [the_hash]
+    assert await records.find_image_keys(record.image_key[:12]) == [record.image_key]
