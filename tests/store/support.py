@@ -1,19 +1,17 @@
-"""Helpers for the Redis-backed store tests: a connected client and validated requests without a catalog.
-
-``FakeValidated`` stands in for ``asud.build.validate.ValidatedRequest`` with exactly the fields
-``BuildRecords`` reads, so these tests do not depend on the catalog.
-"""
+"""Helpers for the Redis-backed store tests: a connected client, and validated requests made without a
+catalog (the hashes and fields ``asud.build.validate.validate_request`` would give them)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import attrs
 import pytest_twisted
 
+from asud.build.hashing import defaults_hash, image_key, request_hash
+from asud.build.normalise import normalise_request
+from asud.build.request import parse_build_request
+from asud.build.validate import ValidatedRequest
 from asud.store.redis import Redis
 from tests.support.redis import RedisProcess
 
@@ -31,68 +29,28 @@ async def redis(redis_server: RedisProcess) -> AsyncIterator[Redis]:
         await client.disconnect()
 
 
-@attrs.frozen
-class FakeRequest:
-    distro: str = "openwrt"
-    version: str = "24.10.4"
-    target: str = "x86/64"
-    profile: str = "generic"
-    packages: tuple[str, ...] = ("luci",)
-    packages_versions: dict[str, str] = attrs.field(factory=dict)
-    defaults: str | None = None
-    client: str | None = None
-
-
-@attrs.frozen
-class FakeValidated:
-    request: FakeRequest
-    request_hash: str
-    image_key: str
-    bin_dir: str
-
-    @property
-    def distro(self) -> str:
-        return self.request.distro
-
-    @property
-    def profile(self) -> str:
-        return self.request.profile
-
-    @property
-    def has_defaults(self) -> bool:
-        return self.request.defaults is not None
-
-    @property
-    def versioned(self) -> bool:
-        return bool(self.request.packages_versions)
-
-    def echo(self) -> dict[str, Any]:
-        request = self.request
-        return {"distro": request.distro, "version": request.version, "target": request.target,
-                "profile": request.profile, "packages": list(request.packages),
-                "packages_versions": dict(request.packages_versions), "defaults": request.defaults,
-                "client": request.client}
-
-    def job(self) -> dict[str, Any]:
-        return {**self.echo(), "request_hash": self.request_hash, "image_key": self.image_key,
-                "bin_dir": self.bin_dir}
-
-
-def _sha(document: Any) -> str:
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
-
-
-def validated(**fields: Any) -> FakeValidated:
-    """A validated x86/64 generic request; ``client`` does not change its hashes (as in real ones)."""
-    if "packages" in fields:
-        fields["packages"] = tuple(fields["packages"])
-    if fields.get("defaults") == "":
-        fields["defaults"] = None  # OFS sends "" for "no script"
-    request = FakeRequest(**fields)
-    semantic = attrs.asdict(request, filter=lambda attribute, _: attribute.name != "client")
-    the_hash = _sha(semantic)
-    bin_dir = the_hash
-    if request.defaults:
-        bin_dir = f"{the_hash}-{hashlib.sha256(request.defaults.encode()).hexdigest()}"
-    return FakeValidated(request=request, request_hash=the_hash, image_key=_sha({"image": semantic}),
-                         bin_dir=bin_dir)
+def validated(**fields: Any) -> ValidatedRequest:
+    """A request as ``validate_request`` would return it, for an x86/64 generic build (no catalog)."""
+    body = {"version": "24.10.4", "target": "x86/64", "profile": "generic", "packages": ["luci"], **fields}
+    request = normalise_request(parse_build_request(body))
+    the_hash = request_hash(request)
+    digest = defaults_hash(request.defaults)
+    return ValidatedRequest(
+        request=request,
+        request_hash=the_hash,
+        image_key=image_key(
+            distro=request.distro, version=request.version, version_code=request.version_code or "r1",
+            target=request.target, profile=request.profile, packages=sorted(request.packages),
+            packages_versions=request.packages_versions, defaults=request.defaults,
+            rootfs_size_mb=request.rootfs_size_mb, filesystem=request.filesystem,
+            repositories=request.repositories, repositories_mode=request.repositories_mode,
+            repository_keys=request.repository_keys,
+        ),
+        bin_dir=f"{the_hash}-{digest}" if digest else the_hash,
+        version_info=None,
+        target_info=None,
+        profile=request.profile,
+        build_packages=tuple(request.packages),
+        manifest=None,
+        version_code=request.version_code or "r1",
+    )
