@@ -2,8 +2,8 @@
 
 Two connections to one server:
 
-* a lazy **pool** for ordinary commands (``call``, ``script``): commands wait in a queue until a
-  connection is up, so a :class:`Redis` can be made before the server runs;
+* a lazy **pool** for ordinary commands (``call``, ``script``): opened on the first call, and commands
+  wait in a queue until a connection is up, so a :class:`Redis` can be made before the server runs;
 * one **dedicated** connection for blocking reads (``blocking_call``, e.g. ``XREADGROUP … BLOCK``): a
   blocking command on a pooled connection would stall every command queued behind it. Blocking calls
   take turns on it (one at a time).
@@ -116,16 +116,36 @@ class Redis:
             clock = reactor  # type: ignore[assignment]
         self.address = address
         self.timeout = timeout
+        self.poolsize = poolsize
         self._clock: IReactorTime = clock  # type: ignore[assignment]
-        self._pool = self._connect(poolsize, reply_timeout=timeout)
-        # The dedicated connection has no reply timeout of its own: a BLOCK may last longer.
-        self._blocking = self._connect(1, reply_timeout=None)
+        # Connections are opened on first use, so a Redis can be made before its server runs (the
+        # embedded one starts later in the service tree) without a reconnect back-off in between.
+        self._pool_factory: _Factory | None = None
+        self._blocking_factory: _Factory | None = None
         self._blocking_turn = defer.DeferredLock()
+        self._closed = False
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float, poolsize: int = 4,
                  clock: IReactorTime | None = None) -> Redis:
         return cls(parse_url(url), timeout=timeout, poolsize=poolsize, clock=clock)
+
+    @property
+    def _pool(self) -> _Factory:
+        if self._closed:
+            raise Unavailable(f"the connection to Redis at {self.address.describe()} is closed")
+        if self._pool_factory is None:
+            self._pool_factory = self._connect(self.poolsize, reply_timeout=self.timeout)
+        return self._pool_factory
+
+    @property
+    def _blocking(self) -> _Factory:
+        # The dedicated connection has no reply timeout of its own: a BLOCK may last longer.
+        if self._closed:
+            raise Unavailable(f"the connection to Redis at {self.address.describe()} is closed")
+        if self._blocking_factory is None:
+            self._blocking_factory = self._connect(1, reply_timeout=None)
+        return self._blocking_factory
 
     def _connect(self, poolsize: int, *, reply_timeout: float | None) -> _Factory:
         address = self.address
@@ -144,7 +164,7 @@ class Redis:
     # -- calls ----------------------------------------------------------------------------------------
     def call(self, *args: Arg) -> defer.Deferred[Any]:
         """One command on the pool; its reply, or ``Unavailable`` after ``timeout`` seconds."""
-        d = defer.maybeDeferred(self._pool.handler.execute_command, *args)
+        d = defer.maybeDeferred(lambda: self._pool.handler.execute_command(*args))
         return self._bounded(d, self.timeout, str(args[0]) if args else "?")
 
     def blocking_call(self, *args: Arg, wait: float) -> defer.Deferred[Any]:
@@ -153,7 +173,7 @@ class Redis:
         command = str(args[0]) if args else "?"
 
         def run() -> defer.Deferred[Any]:
-            d = defer.maybeDeferred(self._blocking.handler.execute_command, *args)
+            d = defer.maybeDeferred(lambda: self._blocking.handler.execute_command(*args))
             bounded = self._bounded(d, wait + self.timeout, command)
             bounded.addErrback(self._drop_blocking_connection)
             return bounded
@@ -175,8 +195,11 @@ class Redis:
         return self.call("PING").addCallback(lambda reply: reply == "PONG")
 
     def disconnect(self) -> defer.Deferred[None]:
-        """Close both connections and stop reconnecting; fires when they are closed."""
-        return defer.gatherResults([self._pool.disconnect(), self._blocking.disconnect()],
+        """Close both connections and stop reconnecting; fires when they are closed. Calls after this
+        fail with ``Unavailable``."""
+        self._closed = True
+        factories = [factory for factory in (self._pool_factory, self._blocking_factory) if factory]
+        return defer.gatherResults([factory.disconnect() for factory in factories],
                                    consumeErrors=True).addCallback(lambda _: None)
 
     # -- failures -------------------------------------------------------------------------------------
@@ -186,6 +209,8 @@ class Redis:
 
     def _unavailable(self, failure: Failure, seconds: float, command: str) -> Any:
         where = self.address.describe()
+        if failure.check(Unavailable):
+            return failure
         if failure.check(RedisReplyError):
             text = str(failure.value)
             if text.startswith(_TRANSIENT_REPLIES):
@@ -202,7 +227,7 @@ class Redis:
 
     def _drop_blocking_connection(self, failure: Failure) -> Failure:
         """After a failed blocking read the dedicated connection may still owe a reply: start afresh."""
-        if failure.check(Unavailable):
-            for connection in list(self._blocking.pool):
+        if failure.check(Unavailable) and self._blocking_factory is not None:
+            for connection in list(self._blocking_factory.pool):
                 connection.transport.abortConnection()
         return failure

@@ -12,6 +12,7 @@ from asud.errors import Unavailable
 from asud.store.redis import Redis, RedisAddress, RedisReplyError, Script, parse_url
 from tests.store.support import TIMEOUT, redis
 from tests.support.redis import RedisProcess
+from tests.support.requirements import require_executable
 
 __all__ = ["redis"]
 
@@ -96,3 +97,19 @@ async def test_never_started_server_is_unavailable(tmp_path_factory: pytest.Temp
         assert time.monotonic() - started < 1.0
     finally:
         await client.disconnect()
+
+
+@pytest_twisted.ensureDeferred
+async def test_made_before_its_server_runs_and_closed(tmp_path_factory: pytest.TempPathFactory) -> None:
+    directory = tmp_path_factory.mktemp("late")
+    client = Redis.from_url(f"unix://{directory}/redis.sock", timeout=TIMEOUT)  # connects on first use
+    server = RedisProcess(require_executable("redis-server", "redis-server"), directory)
+    await task.deferLater(reactor, 0.3, lambda: None)
+    server.start()
+    try:
+        assert await client.ping() is True  # no reconnect back-off to wait for
+    finally:
+        await client.disconnect()
+        server.stop()
+    with pytest.raises(Unavailable, match="is closed"):
+        await client.call("PING")
