@@ -122,7 +122,7 @@ class DemoOptions(Command):
         from asud.demo.generator import generate_tree
         from asud.demo.server import serve_tree
 
-        console = Console(stderr=True)
+        console = Console(stderr=True, soft_wrap=True)
         directory = Path(self["dir"]).resolve()
         directory.mkdir(parents=True, exist_ok=True)
         host = self["host"]

@@ -13,7 +13,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.python import usage
 
-from asud.scripts.command import Command, Group
+from asud.scripts.command import Command, CommandFailed, Group
 
 __all__ = ["BuildOptions", "DemoUpstreamOptions", "ServeOptions"]
 
@@ -49,7 +49,7 @@ class BuildOptions(Command):
 
         from asud.demo.generator import generate_tree
 
-        console = Console()
+        console = Console(soft_wrap=True)  # paths and lines whole, for people and for scripts
         started = time.monotonic()
         with Progress(
             SpinnerColumn(),
@@ -60,17 +60,20 @@ class BuildOptions(Command):
         ) as progress:
             task = progress.add_task("starting", total=None)
             # Writing thousands of files and signing them is CPU and disk work: a thread, not the reactor.
-            info = await deferToThreadPool(
-                reactor,
-                reactor.getThreadPool(),
-                generate_tree,
-                self["directory"],
-                seed=self["seed"],
-                base_url=self["base-url"],
-                scale=self["scale"],
-                with_imagebuilders=not self["no-imagebuilders"],
-                progress=lambda text: progress.update(task, description=text),
-            )
+            try:
+                info = await deferToThreadPool(
+                    reactor,
+                    reactor.getThreadPool(),
+                    generate_tree,
+                    self["directory"],
+                    seed=self["seed"],
+                    base_url=self["base-url"],
+                    scale=self["scale"],
+                    with_imagebuilders=not self["no-imagebuilders"],
+                    progress=lambda text: progress.update(task, description=text),
+                )
+            except (FileExistsError, ValueError) as error:
+                raise CommandFailed(str(error)) from None
         files = [path for path in info.root.rglob("*") if path.is_file()]
         size = sum(path.stat().st_size for path in files)
         console.print(

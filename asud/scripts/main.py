@@ -85,9 +85,9 @@ class AsudOptions(usage.Options):
 
 
 def _start_logging() -> None:
-    """Warnings and errors of Twisted (an unhandled error in a Deferred) on stderr; nothing else."""
+    """Errors of Twisted (an unhandled error in a Deferred) on stderr; the commands say the rest."""
     observer = FilteringLogObserver(
-        textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(defaultLogLevel=LogLevel.warn)]
+        textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(defaultLogLevel=LogLevel.error)]
     )
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 

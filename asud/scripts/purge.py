@@ -65,7 +65,7 @@ class PurgeOptions(Command):
 
         config = self.load_config()
         async with redis_for(reactor, config) as redis:
-            records = BuildRecords(redis, config)
+            records = BuildRecords.from_config(redis, config, clock=reactor)
             purged = await records.purge(self["hash"])
         if purged:
             print(f"purged {self['hash']}")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-
 from asud.scripts.command import Command, CommandFailed
 
 __all__ = ["SyncOptions"]
@@ -31,19 +29,20 @@ class SyncOptions(Command):
     ]
 
     async def run(self, reactor: Any) -> int:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         from asud import __version__
         from asud.catalog import load_catalog
         from asud.upstream.fetch import Fetcher
 
         config = self.load_config()
+        names = list(config.distros)
         if self["distro"]:
-            name = self["distro"].lower()
-            if name not in config.distros:
-                raise CommandFailed(
-                    f"unknown distribution {self['distro']!r} "
-                    f"(configured: {', '.join(sorted(config.distros))})"
-                )
-            config = attrs.evolve(config, distros={name: config.distros[name]}, default_distro=name)
+            names = [self["distro"].lower()]
+            if names[0] not in config.distros:
+                known = ", ".join(sorted(config.distros))
+                raise CommandFailed(f"unknown distribution {self['distro']!r} (configured: {known})")
         fetcher = Fetcher(
             timeout=config.upstream.fetch_timeout,
             retries=config.upstream.fetch_retries,
@@ -52,8 +51,19 @@ class SyncOptions(Command):
             reactor=reactor,
             user_agent=f"asud/{__version__}",
         )
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         try:
-            _catalog, report = await load_catalog(config, fetcher)
+            with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+                task = progress.add_task("reading", total=None)
+
+                def advance(label: str, done: int, total: int) -> None:
+                    progress.update(task, description=label, completed=done, total=total)
+
+                # feeds=True: every package index is read and counted, so a version with 0 packages
+                # (an index without its signature, say) shows up here as a problem.
+                _catalog, report = await load_catalog(
+                    config, fetcher, feeds=True, distros=names, progress=advance
+                )
         finally:
             await fetcher.close()
         for line in report.lines():

@@ -94,12 +94,13 @@ def can_install() -> bool:
     return os.geteuid() == 0 and shutil.which("apt-get") is not None
 
 
-def ensure(needs: Sequence[Need] = DEMO_NEEDS, *, venv: bool = False) -> int:
-    """Install what is missing as root, or explain it; 0 when everything is there afterwards."""
+def ensure(needs: Sequence[Need] = DEMO_NEEDS, *, venv: bool = False, install: bool | None = None) -> int:
+    """Install what is missing as root (``install``: whether to try; default: root with apt-get), or
+    explain it; 0 when everything is there afterwards."""
     absent = missing(needs, venv=venv)
     if not absent:
         return 0
-    if not can_install():
+    if not (can_install() if install is None else install):
         print(explain(absent), file=sys.stderr)
         return 1
     packages = " ".join(dict.fromkeys(need.package for need in absent))
