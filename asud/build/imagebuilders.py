@@ -46,9 +46,8 @@ from typing import Any, TypeVar
 import attrs
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.threads import deferToThreadPool
-from twisted.python.failure import Failure
 
-from asud.build.locks import FileLock
+from asud.build.locks import FileLock, follow
 from asud.build.signed_sums import SignedSums
 from asud.build.unpack import unpack_archive
 from asud.build.workspace import Workspace
@@ -107,21 +106,6 @@ class Lease:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.release()
-
-
-def _follow(shared: Deferred[_T]) -> Deferred[_T]:
-    """A Deferred with ``shared``'s result that can be cancelled without cancelling ``shared``."""
-    waiter: Deferred[_T] = Deferred()
-
-    def fire(result: Any) -> None:
-        if not waiter.called:
-            if isinstance(result, Failure):
-                waiter.errback(result)
-            else:
-                waiter.callback(result)
-
-    shared.addBoth(fire)
-    return waiter
 
 
 class ImageBuilderCache:
@@ -218,7 +202,7 @@ class ImageBuilderCache:
                 shared = Deferred.fromCoroutine(self._make(dir_url, name, sha256, progress, stage))
                 self._installs[sha256] = shared
                 shared.addBoth(self._installed, sha256)
-            await _follow(shared)
+            await follow(shared)
         raise UpstreamError(f"{dir_url}{name}: the cached ImageBuilder keeps disappearing")
 
     def entries(self) -> list[CacheEntry]:
@@ -251,7 +235,7 @@ class ImageBuilderCache:
     def close(self) -> Deferred[None]:
         """Stop every download or unpack in progress (their partial files are removed); fires when done."""
         installs = list(self._installs.values())
-        waiters = [_follow(install) for install in installs]
+        waiters = [follow(install) for install in installs]
         for install in installs:
             install.cancel()
         return DeferredList(waiters, consumeErrors=True).addCallback(lambda _: None)

@@ -6,8 +6,8 @@ two processes would. The reactor never waits inside ``flock``: :meth:`FileLock.a
 blocking and, while somebody else holds the lock, tries again on a short timer (a cancellable Deferred).
 Locks vanish with the process that held them, so a crashed daemon never leaves a cache locked.
 
-Inside one daemon, work on the same key is shared first (one Deferred per key in the caches), so these
-locks only ever wait for *another* daemon.
+Inside one daemon, work on the same key is shared first (one Deferred per key in the caches, each caller
+waiting on its own :func:`follow` of it), so these locks only ever wait for *another* daemon.
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ import fcntl
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
+from twisted.python.failure import Failure
 
-__all__ = ["FileLock"]
+__all__ = ["FileLock", "follow"]
+
+_T = TypeVar("_T")
 
 #: Seconds between two tries while another holder has the lock.
 POLL_INTERVAL = 0.05
@@ -84,3 +87,19 @@ class FileLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def follow(shared: Deferred[_T]) -> Deferred[_T]:
+    """A Deferred with ``shared``'s result that one caller may cancel without cancelling ``shared``
+    (the work other callers wait for too)."""
+    waiter: Deferred[_T] = Deferred()
+
+    def fire(result: Any) -> None:
+        if not waiter.called:
+            if isinstance(result, Failure):
+                waiter.errback(result)
+            else:
+                waiter.callback(result)
+
+    shared.addBoth(fire)
+    return waiter

@@ -256,11 +256,15 @@ async def test_a_cancelled_waiter_does_not_stop_the_shared_download(
     waiters = []
 
     def on_stage(stage: str) -> None:
-        if stage == "unpack":
-            waiters[0].cancel()  # the other build gives up while the shared one is unpacking
+        if stage == "download":  # a second build wants the same ImageBuilder …
+            waiters.append(cache.ensure(url, RELEASE, "x86/64", [KEY.public_key]))
+        if stage == "unpack":  # … and gives up while the shared one is unpacking
+            waiters[0].cancel()
 
     installer = cache.ensure(url, RELEASE, "x86/64", [KEY.public_key], stage=on_stage)
-    waiters.append(cache.ensure(url, RELEASE, "x86/64", [KEY.public_key]))
+    await pause(0.001)
+    while not waiters:
+        await pause(0.01)
     with pytest.raises(CancelledError):
         await waiters[0]
     assert (await installer).is_dir()
@@ -272,11 +276,16 @@ async def test_close_stops_a_download_and_leaves_nothing(upstream, fetcher, tmp_
     root, url, _ = upstream
     make_target(root, RELEASE, "x86/64", payload=b"z" * 2_000_000)
     cache = ImageBuilderCache(tmp_path / "cache", fetcher, 10**9)
-    pending = cache.ensure(url, RELEASE, "x86/64", [KEY.public_key])
-    await pause(0.02)
-    await cache.close()
+    closed = []
+
+    def on_stage(stage: str) -> None:
+        if stage == "unpack":  # the daemon stops while tar runs
+            reactor.callLater(0, lambda: closed.append(cache.close()))  # type: ignore[attr-defined]
+
+    pending = cache.ensure(url, RELEASE, "x86/64", [KEY.public_key], stage=on_stage)
     with pytest.raises(CancelledError):
         await pending
+    await closed[0]
     _assert_nothing_cached(tmp_path / "cache")
 
 
