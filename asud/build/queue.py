@@ -18,6 +18,10 @@ Life of an entry:
   every ``[build] lease_renew_interval``;
 * :meth:`BuildQueue.ack` acknowledges and deletes it when the build is finished (or handed back: the
   record then adds a fresh entry), so the stream holds only work not yet done.
+
+A ``take`` cancelled while it waits (a stopping pool) drops the blocking connection. If an entry arrived
+in that very moment the server may already have delivered it to the dropped read; it then waits for the
+lease like the entries of a daemon that died, and another ``take`` claims it.
 """
 
 from __future__ import annotations

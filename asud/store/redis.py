@@ -217,7 +217,9 @@ class Redis:
                 raise Unavailable(f"Redis at {where} cannot answer now ({text.split(' ', 1)[0]}); "
                                   "retry later")
             return failure
-        if failure.check(defer.TimeoutError, defer.CancelledError):
+        if failure.check(defer.CancelledError):
+            return failure  # the caller gave up (a stopping pool); addTimeout's own turns into TimeoutError
+        if failure.check(defer.TimeoutError):
             raise Unavailable(f"Redis at {where} did not answer {command} within {seconds:g} s; "
                               "retry later")
         if failure.check(txredisapi.InvalidData, TypeError, ValueError):
@@ -226,8 +228,9 @@ class Redis:
         raise Unavailable(f"Redis at {where} is unreachable ({reason}); retry later")
 
     def _drop_blocking_connection(self, failure: Failure) -> Failure:
-        """After a failed blocking read the dedicated connection may still owe a reply: start afresh."""
-        if failure.check(Unavailable) and self._blocking_factory is not None:
+        """After a failed or cancelled blocking read the dedicated connection still owes a reply (the next
+        read would wait behind it): drop it, the next call reconnects."""
+        if failure.check(Unavailable, defer.CancelledError) and self._blocking_factory is not None:
             for connection in list(self._blocking_factory.pool):
                 connection.transport.abortConnection()
         return failure

@@ -125,3 +125,22 @@ async def test_flushed_redis_and_redis_down(redis: Redis, redis_server: RedisPro
     with pytest.raises(Unavailable):
         await queue.take("a", block=0.2)
     assert time.monotonic() - started < 1.0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_waiting_take_can_be_cancelled(redis: Redis) -> None:
+    queue = BuildQueue(redis, lease_timeout=LEASE)
+    await queue.ensure_group()
+    waiting = queue.take("a", block=5)
+    await sleep(0.1)
+    waiting.cancel()  # a stopping pool
+    with pytest.raises(defer.CancelledError):
+        await waiting
+    # (An entry added while the server still serves the dropped read could go to it, and would then wait
+    # for the lease like any entry of a stopped daemon.)
+    await sleep(0.2)
+    started = time.monotonic()
+    await queue.add("k")
+    entry = await queue.take("a", block=1)
+    assert entry is not None and entry.image_key == "k"
+    assert time.monotonic() - started < 1.0  # not stuck behind the cancelled read
