@@ -148,7 +148,8 @@ class DemoOptions(Command):
         )
         command = daemon_command(config)
         console.print(f"settings          {config}")
-        console.print(f"daemon            twist asud --config {config}", highlight=False)
+        shown = config.relative_to(Path.cwd()) if config.is_relative_to(Path.cwd()) else config
+        console.print(f"daemon            twist asud --config {shown}", highlight=False)
         daemon = _Daemon()
         environment = {name: value for name, value in os.environ.items() if not name.startswith("ASUD_")}
         process = reactor.spawnProcess(
@@ -158,7 +159,10 @@ class DemoOptions(Command):
         ready = await _wait_until_ready(reactor, base, daemon)
         if ready:
             _print_try(console, base)
-        return await daemon.ended
+        code = await daemon.ended
+        if code:
+            console.print(f"[red]the daemon (twist asud) ended with exit code {code}[/red]")
+        return code
 
 
 def _stop(reactor: Any, process: Any, daemon: _Daemon) -> Deferred[int] | None:
