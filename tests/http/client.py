@@ -110,8 +110,9 @@ class TreqClient:
         self.client = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
 
     async def request(self, method: str, path: str, *, json: Any = None, content: bytes | None = None,
-                      headers: Mapping[str, str] | None = None) -> Answer:
+                      headers: Mapping[str, str] | None = None, follow_redirects: bool = False) -> Answer:
         kwargs = _request_kwargs(json, content, headers)
+        kwargs["allow_redirects"] = follow_redirects
         url = path if path.startswith("http") else self.base + path
         response = await self.client.request(method, url.encode("latin-1"), **kwargs)
         body = await treq.content(response)

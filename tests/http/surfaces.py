@@ -5,6 +5,7 @@ from __future__ import annotations
 from twisted.web.iweb import IRequest
 
 from asud.http.errors import json_app
+from asud.http.rate_limit import client_identity
 from asud.http.root import Mount, Root
 from asud.http.state import AsudApp
 
@@ -35,6 +36,12 @@ class Hello:
         request.setResponseCode(code)
         request.setHeader(b"Content-Type", b"application/json")
         return b'{"status":%d,"seen":"%s"}' % (code, request.getHeader(b"content-type") or b"")
+
+
+    @app.route("/api/whoami", methods=["GET"])
+    def whoami(self, request: IRequest) -> bytes:
+        request.setHeader(b"Content-Type", b"text/plain")
+        return client_identity(request).encode()
 
 
 def hello_root(app: AsudApp) -> Root:

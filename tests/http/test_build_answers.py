@@ -6,10 +6,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import attrs
-
 from asud.build.stages import BuildStage, BuildStatus
 from asud.http.build_answers import build_body, render_build
+from asud.store.build_record import BuildView
 
 HASH = "3f" * 32
 REQUEST = {"version": "24.10.4", "version_code": "", "rootfs_size_mb": None, "defaults": None}
@@ -17,26 +16,7 @@ REQUEST = {"version": "24.10.4", "version_code": "", "rootfs_size_mb": None, "de
 LUCI_SAFE = {"init", "calculate_packages_hash", "building_image"}
 
 
-@attrs.frozen
-class View:
-    """The fields of ``asud.store.records.BuildView`` the answers read."""
-
-    request_hash: str
-    image_key: str
-    status: BuildStatus
-    stage: BuildStage
-    queue_position: int | None
-    enqueued_at: datetime
-    request: dict[str, Any]
-    detail: str
-    result: dict[str, Any] | None
-    stdout: str
-    stderr: str
-    bin_dir: str | None
-    error_kind: str | None
-
-
-def view(status: BuildStatus, stage: BuildStage = BuildStage.INIT, **changes: Any) -> View:
+def view(status: BuildStatus, stage: BuildStage = BuildStage.INIT, **changes: Any) -> BuildView:
     values: dict[str, Any] = {
         "request_hash": HASH,
         "image_key": "ik",
@@ -53,7 +33,7 @@ def view(status: BuildStatus, stage: BuildStage = BuildStage.INIT, **changes: An
         "error_kind": None,
     }
     values.update(changes)
-    return View(**values)
+    return BuildView(**values)
 
 
 def test_done_is_200_with_the_result_flattened_and_the_request_echo() -> None:
