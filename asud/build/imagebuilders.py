@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import time
 import uuid
@@ -46,6 +45,7 @@ from typing import Any, TypeVar
 import attrs
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
 
 from asud.build.locks import FileLock, follow
 from asud.build.signed_sums import SignedSums
@@ -58,7 +58,7 @@ from asud.upstream.usign import PublicKey
 
 __all__ = ["CacheEntry", "ImageBuilderCache", "Lease", "Progress", "target_dir_url"]
 
-log = logging.getLogger(__name__)
+log = Logger()
 _T = TypeVar("_T")
 
 #: ``progress(bytes_done, bytes_total_or_None)`` while the archive downloads.
@@ -290,7 +290,7 @@ class ImageBuilderCache:
             archive = work / name
             if stage:
                 stage("download")
-            log.info("downloading ImageBuilder %s%s", dir_url, name)
+            log.info("downloading ImageBuilder {url}", url=f"{dir_url}{name}")
             await self.fetcher.download(f"{dir_url}{name}", archive, expected_sha256=sha256,
                                         progress=progress)
             if stage:
@@ -304,7 +304,7 @@ class ImageBuilderCache:
             (work / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
             os.replace(work / "meta.json", self.entries_dir / f"{sha256}.json")
             os.rename(tree, self.entries_dir / sha256)
-            log.info("cached ImageBuilder %s (%d bytes unpacked)", name, size)
+            log.info("cached ImageBuilder {name} ({size} bytes unpacked)", name=name, size=size)
         finally:
             await self._in_thread(_remove_tree, work)
 
@@ -312,7 +312,8 @@ class ImageBuilderCache:
         """Drop other entries of the same target directory: a new upstream build replaces the old one."""
         for entry in self.entries():
             if entry.source == dir_url and entry.sha256 != sha256 and await self._remove(entry.sha256):
-                log.info("dropped superseded ImageBuilder %s (%s)", entry.name, entry.sha256)
+                log.info("dropped superseded ImageBuilder {name} ({sha256})", name=entry.name,
+                         sha256=entry.sha256)
 
     async def _evict(self, protect: frozenset[str]) -> list[str]:
         removed: list[str] = []
@@ -333,7 +334,7 @@ class ImageBuilderCache:
         finally:
             lock.release()
         for sha256 in removed:
-            log.info("evicted ImageBuilder %s from the cache", sha256)
+            log.info("evicted ImageBuilder {sha256} from the cache", sha256=sha256)
         return removed
 
     async def _remove(self, sha256: str) -> bool:

@@ -26,7 +26,6 @@ not): where it is not, the build runs as the daemon's user, and a warning says s
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import stat
@@ -39,6 +38,7 @@ from typing import Any, Literal, Protocol
 import attrs
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
 
 from asud.build.process import ChildProcess, LineCallback, ProcessResult, ProcessSpec
 from asud.errors import SandboxError
@@ -54,7 +54,7 @@ __all__ = [
     "hand_over",
 ]
 
-log = logging.getLogger(__name__)
+log = Logger()
 
 #: PATH inside a build; Python and the Debian tools the ImageBuilder calls live here.
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
@@ -287,8 +287,8 @@ class BwrapSandbox(_Runs):
         def spec(reachable: bool) -> Launch:
             user = uid
             if user is not None and not reachable:
-                log.warning("sandbox: %s is not reachable by uid %s; building as the daemon's user",
-                            [str(path) for path in writable], user)
+                log.warn("sandbox: {paths} is not reachable by uid {uid}; building as the daemon's user",
+                         paths=[str(path) for path in writable], uid=user)
                 user = None
             return Launch(ProcessSpec(cmd, {"PATH": SANDBOX_PATH}, None, user, user))
 
@@ -334,7 +334,7 @@ class NoSandbox(_Runs):
         readonly: Sequence[Path] = (),
         env: dict[str, str],
     ) -> Deferred[Launch]:
-        log.warning('running %s without a sandbox (sandbox = "none")', argv[:2])
+        log.warn('running {argv} without a sandbox (sandbox = "none")', argv=argv[:2])
         tmp = tempfile.mkdtemp(prefix="asud-nosandbox-")
         path = SANDBOX_PATH
         python = _python_fallback()
@@ -396,7 +396,7 @@ def find_sandbox(
     than silently building without isolation.
     """
     if mode == "none":
-        log.warning('sandbox = "none": builds run WITHOUT isolation (no bwrap)')
+        log.warn('sandbox = "none": builds run WITHOUT isolation (no bwrap)')
         return NoSandbox(reactor=reactor, kill_grace=kill_grace)
     if mode != "bwrap":
         raise SandboxError(f"unknown sandbox mode {mode!r} (expected 'bwrap' or 'none')")
