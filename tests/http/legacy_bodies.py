@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from asud.http.state import AsudApp
-from tests.http.client import Answer, StubClient
+from tests.http.client import Answer, StubClient, TreqClient
 
 __all__ = ["ERROR_KEYS", "NODE", "assert_legacy_error", "ath79_body", "image", "image_packages", "start"]
 
@@ -20,7 +20,7 @@ def assert_legacy_error(response: Answer, status: int) -> dict[str, Any]:
     return dict(body)
 
 
-async def image_packages(client: StubClient, distro: str, version: str, target: str, profile: str
+async def image_packages(client: StubClient | TreqClient, distro: str, version: str, target: str, profile: str
                          ) -> list[str]:
     board, subtarget = target.split("/")
     query = f"distro={distro}&version={version}&target={board}&subtarget={subtarget}&profile={profile}"
@@ -29,7 +29,7 @@ async def image_packages(client: StubClient, distro: str, version: str, target: 
     return list(response.json()["packages"])
 
 
-async def ath79_body(client: StubClient, *extra: str, **overrides: Any) -> dict[str, Any]:
+async def ath79_body(client: StubClient | TreqClient, *extra: str, **overrides: Any) -> dict[str, Any]:
     """An upgrade request of a TP-Link Archer C7 v5 (24.10.4) with its default packages plus ``extra``."""
     packages = await image_packages(client, "openwrt", "24.10.4", "ath79/generic", "tplink_archer-c7-v5")
     body: dict[str, Any] = {
