@@ -6,10 +6,13 @@ only turns command-line options into a :class:`~asud.config.Config`.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from twisted.application.service import IService
 from twisted.python import usage
+from twisted.python.failure import Failure
 
 from asud.config import ConfigError, load
 
@@ -49,7 +52,22 @@ class Options(usage.Options):
 
 
 def makeService(options: Options) -> IService:
-    """The daemon for ``options`` (twistd calls this)."""
+    """The daemon for ``options`` (twistd calls this). A daemon that cannot start ends the process with
+    exit status 1 (systemd's ``Restart=on-failure`` then applies), after stopping what had started."""
     from asud.service import makeService as make_daemon
 
-    return make_daemon(options["settings"])
+    service = make_daemon(options["settings"])
+    service.started.addErrback(_exit_nonzero, service.reactor)
+    return service
+
+
+def _exit_nonzero(failure: Failure, reactor: Any) -> None:
+    # twist/twistd have no exit status of their own for a service that fails after startService returned.
+    def leave() -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+    reactor.addSystemEventTrigger("after", "shutdown", leave)
+    if reactor.running:
+        reactor.stop()

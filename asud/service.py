@@ -1,0 +1,162 @@
+"""The daemon as one Twisted service tree: ``makeService(config) -> AsudService``.
+
+The twistd plugin (``asud.tap``) and any program that embeds asud use this and nothing else. Everything is
+constructed here without touching the network, so a host can mount :attr:`AsudService.resource` in its own
+``Site`` before the service starts. Starting runs the parts in order, each waiting for the one before it:
+
+1. the embedded ``redis-server`` when ``[redis] url`` is empty;
+2. the re-index of finished builds from the files store into Redis;
+3. the catalog (first load from the download servers, then a refresh loop);
+4. the build pool (takes work from the shared queue);
+5. the HTTP listeners of ``[http] listen`` (none when embedded).
+
+Stopping runs them backwards, one after the other: no new connections, running builds handed back to the
+queue, the catalog loop stopped, Redis closed, the embedded server stopped. ``stopService`` returns a
+Deferred that fires when all of that is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from twisted.application.service import IService, MultiService, Service
+from twisted.internet.defer import Deferred, inlineCallbacks, maybeDeferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, IReactorCore
+from twisted.logger import Logger
+from twisted.web.resource import IResource
+from twisted.web.server import Site
+
+from asud.config import Config
+
+log = Logger()
+
+__all__ = ["AsudService", "HttpListeners", "ResourceCleanup", "makeService"]
+
+
+class HttpListeners(Service):
+    """Listens on each endpoint string with one ``Site``; ``ports`` are the listening ports once started."""
+
+    name = "http"
+
+    def __init__(self, reactor: Any, endpoints: Sequence[str], site: Site) -> None:
+        self._reactor = reactor
+        self._endpoints = list(endpoints)
+        self.site = site
+        self.ports: list[IListeningPort] = []
+
+    @inlineCallbacks
+    def start(self) -> Any:
+        """Listen on every endpoint; fails (and closes what was opened) if one cannot be used."""
+        try:
+            for description in self._endpoints:
+                endpoint = serverFromString(self._reactor, description)
+                port = yield endpoint.listen(self.site)
+                self.ports.append(port)
+                log.info("asud listening on {description} ({address})", description=description,
+                         address=port.getHost())
+        except Exception:
+            yield self.stopService()
+            raise
+
+    @inlineCallbacks
+    def stopService(self) -> Any:
+        Service.stopService(self)
+        ports, self.ports = self.ports, []
+        for port in ports:
+            yield maybeDeferred(port.stopListening)
+
+
+class ResourceCleanup(Service):
+    """Starts nothing; on stop flushes statistics, then closes the Redis connections and the fetcher.
+
+    It is added right after the embedded Redis, so it stops after every part that uses them.
+    """
+
+    name = "cleanup"
+
+    def __init__(self, *, stats: Any, redis: Any, fetcher: Any) -> None:
+        self._stats = stats
+        self._redis = redis
+        self._fetcher = fetcher
+
+    @inlineCallbacks
+    def stopService(self) -> Any:
+        Service.stopService(self)
+        for what, close in (("statistics", self._stats.flush), ("Redis", self._redis.disconnect),
+                            ("fetcher", self._fetcher.close)):
+            try:
+                yield close()
+            except Exception:
+                log.failure("closing {what}", what=what)
+
+
+class AsudService(MultiService):
+    """The whole daemon. ``resource`` is its HTTP surface; ``started`` fires once it serves."""
+
+    def __init__(self, config: Config, reactor: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.reactor = reactor
+        self.resource: IResource
+        #: What the HTTP surfaces share (``asud.http.state.AsudApp``), set by the assembly.
+        self.app: Any = None
+        #: Fires when every part has started (errback: the part that failed).
+        self.started: Deferred[None] = Deferred()
+        self._phases: list[IService] = []
+
+    def add_phase(self, service: IService) -> None:
+        """Add a part that starts after (and stops before) the ones added earlier."""
+        self._phases.append(service)
+        service.setServiceParent(self)
+
+    def startService(self) -> None:
+        # Not MultiService.startService: the parts start one after another, each waiting for the one before.
+        Service.startService(self)
+        self._run_start().chainDeferred(self.started)
+
+    @inlineCallbacks
+    def _run_start(self) -> Any:
+        try:
+            for phase in self._phases:
+                starter = getattr(phase, "start", None)
+                if starter is not None:
+                    Service.startService(phase)  # type: ignore[arg-type]
+                    yield starter()
+                else:
+                    phase.startService()
+                ready = getattr(phase, "ready", None)
+                if isinstance(ready, Deferred):
+                    yield ready
+        except BaseException:
+            log.failure("asud could not start; stopping what had started")
+            yield self._stop_phases()
+            raise
+        log.info("asud started")
+
+    def stopService(self) -> Deferred[None]:
+        Service.stopService(self)
+        return self._stop_phases()
+
+    @inlineCallbacks
+    def _stop_phases(self) -> Any:
+        for phase in reversed(self._phases):
+            if not phase.running:
+                continue
+            try:
+                yield maybeDeferred(phase.stopService)
+            except Exception:
+                log.failure("stopping {phase}", phase=getattr(phase, "name", phase))
+        log.info("asud stopped")
+
+
+def makeService(config: Config, reactor: IReactorCore | None = None) -> AsudService:
+    """The daemon for ``config`` as one ``MultiService`` (see the module docstring for the order)."""
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+
+        reactor = default_reactor  # type: ignore[assignment]
+    from asud.assembly import assemble
+
+    return assemble(AsudService(config, reactor))
