@@ -67,6 +67,12 @@ class AsudSite(Site):
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
 
+    def startFactory(self) -> None:
+        # Twisted keeps the access log's date string fresh with a timer firing every second; without an
+        # access log there is nothing to keep fresh (and a daemon embedded in tests leaves no timer behind).
+        if self.access_log:
+            super().startFactory()
+
     def log(self, request: Request) -> None:
         # A line per request costs about a quarter of the throughput (twisted-notes.md): off by default.
         if self.access_log:

@@ -8,12 +8,20 @@ line or a config file, allow-list bypasses, oversize bodies, huge package lists 
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
-import httpx
 import pytest
+import pytest_twisted
+import treq
+from twisted.internet.defer import Deferred, succeed
+from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
+from zope.interface import implementer
 
-from tests.security.conftest import ALLOWED_REPOSITORY
+from tests.http.client import Answer
+from tests.security.asud_target import ALLOWED_REPOSITORY, Target, asud_target, demo_tree, flush_stats
+
+__all__ = ["asud_target", "demo_tree", "flush_stats"]
 
 _SIZES = itertools.count(700)
 
@@ -27,15 +35,48 @@ def body(**overrides: Any) -> dict[str, Any]:
     return values
 
 
-def assert_refused(response: httpx.Response) -> str:
+def assert_refused(response: Answer) -> str:
     assert response.status_code in REFUSED, (response.status_code, response.text[:300])
     detail = response.json()["detail"]
     assert isinstance(detail, str) and detail
-    return detail
+    return str(detail)
 
 
-def post(url: str, payload: Any) -> httpx.Response:
-    return httpx.post(f"{url}/api/v1/build", json=payload, timeout=30)
+async def post(target: Target, payload: Any) -> Answer:
+    return await target.server.client.post("/api/v1/build", content=json.dumps(payload).encode(),
+                                           headers={"Content-Type": "application/json"})
+
+
+async def post_raw(target: Target, path: str, content: bytes | IBodyProducer) -> Answer:
+    client = target.server.client.client
+    response = await client.request("POST", (target.server.url + path).encode(), data=content,
+                                    headers={"Content-Type": "application/json"})
+    return Answer(response.code, {}, await treq.content(response))
+
+
+@implementer(IBodyProducer)
+class Chunks:
+    """A body of unknown length (sent chunked), as a client streaming a huge upload would."""
+
+    length = UNKNOWN_LENGTH
+
+    def __init__(self, chunk: bytes, count: int) -> None:
+        self.chunk = chunk
+        self.count = count
+
+    def startProducing(self, consumer: Any) -> Deferred[None]:
+        for _ in range(self.count):
+            consumer.write(self.chunk)
+        return succeed(None)
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
 
 
 REPOSITORY_NAMES = [
@@ -54,8 +95,9 @@ REPOSITORY_NAMES = [
 
 
 @pytest.mark.parametrize("name", REPOSITORY_NAMES)
-def test_repository_names(target_url: str, name: str) -> None:
-    assert_refused(post(target_url, body(repositories={name: f"{ALLOWED_REPOSITORY}/x"})))
+@pytest_twisted.ensureDeferred
+async def test_repository_names(asud_target: Target, name: str) -> None:
+    assert_refused(await post(asud_target, body(repositories={name: f"{ALLOWED_REPOSITORY}/x"})))
 
 
 REPOSITORY_URLS = [
@@ -89,12 +131,14 @@ REPOSITORY_URLS = [
 
 
 @pytest.mark.parametrize("url", REPOSITORY_URLS)
-def test_repository_urls_outside_the_allow_list(target_url: str, url: str) -> None:
-    assert_refused(post(target_url, body(repositories={"extra": url})))
+@pytest_twisted.ensureDeferred
+async def test_repository_urls_outside_the_allow_list(asud_target: Target, url: str) -> None:
+    assert_refused(await post(asud_target, body(repositories={"extra": url})))
 
 
-def test_allowed_repository_is_accepted(target_url: str) -> None:
-    response = post(target_url, body(repositories={"extra": f"{ALLOWED_REPOSITORY}/packages/x86_64"}))
+@pytest_twisted.ensureDeferred
+async def test_allowed_repository_is_accepted(asud_target: Target) -> None:
+    response = await post(asud_target, body(repositories={"extra": f"{ALLOWED_REPOSITORY}/packages/x86_64"}))
     assert response.status_code == 202, response.text
 
 
@@ -109,8 +153,9 @@ REPOSITORY_KEYS = [
 
 
 @pytest.mark.parametrize("key", REPOSITORY_KEYS)
-def test_repository_keys(target_url: str, key: str) -> None:
-    assert_refused(post(target_url, body(repository_keys=[key])))
+@pytest_twisted.ensureDeferred
+async def test_repository_keys(asud_target: Target, key: str) -> None:
+    assert_refused(await post(asud_target, body(repository_keys=[key])))
 
 
 FIELD_ATTACKS = [
@@ -146,47 +191,43 @@ FIELD_ATTACKS = [
 
 
 @pytest.mark.parametrize("overrides", FIELD_ATTACKS, ids=lambda item: repr(item)[:40])
-def test_injection_through_fields(target_url: str, overrides: dict[str, Any]) -> None:
-    assert_refused(post(target_url, body(**overrides)))
+@pytest_twisted.ensureDeferred
+async def test_injection_through_fields(asud_target: Target, overrides: dict[str, Any]) -> None:
+    assert_refused(await post(asud_target, body(**overrides)))
 
 
-def test_huge_package_list(target_url: str) -> None:
-    assert_refused(post(target_url, body(packages=[f"pkg{index}" for index in range(20_000)])))
-    assert_refused(post(target_url, body(packages=[f"luci-app-{index}" for index in range(501)])))
+@pytest_twisted.ensureDeferred
+async def test_huge_package_list(asud_target: Target) -> None:
+    assert_refused(await post(asud_target, body(packages=[f"pkg{index}" for index in range(20_000)])))
+    assert_refused(await post(asud_target, body(packages=[f"luci-app-{index}" for index in range(501)])))
 
 
-def test_huge_body_is_refused_before_parsing(target_url: str) -> None:
+@pytest_twisted.ensureDeferred
+async def test_huge_body_is_refused_before_parsing(asud_target: Target) -> None:
     huge = b'{"version": "24.10.4", "packages": ["' + b"a" * (8 * 1024 * 1024) + b'"]}'
-    response = httpx.post(f"{target_url}/api/v1/build", content=huge,
-                          headers={"Content-Type": "application/json"}, timeout=60)
+    response = await post_raw(asud_target, "/api/v1/build", huge)
     assert response.status_code == 413
     assert response.json()["status"] == 413
-
-    def chunks() -> Any:  # no Content-Length: counted while it arrives
-        for _ in range(64):
-            yield b" " * 65536
-
-    chunked = httpx.post(f"{target_url}/api/v1/build", content=chunks(),
-                         headers={"Content-Type": "application/json"}, timeout=60)
+    # No Content-Length: counted while it arrives.
+    chunked = await post_raw(asud_target, "/api/v1/build", Chunks(b" " * 65536, 64))
     assert chunked.status_code in {400, 413}
-    legacy = httpx.post(f"{target_url}/api/upgrade-request", content=chunks(),
-                        headers={"Content-Type": "application/json"}, timeout=60)
+    legacy = await post_raw(asud_target, "/api/upgrade-request", Chunks(b" " * 65536, 64))
     assert legacy.status_code in {400, 413}
 
 
 @pytest.mark.parametrize("depth", [100, 10_000, 200_000])
-def test_deeply_nested_json(target_url: str, depth: int) -> None:
+@pytest_twisted.ensureDeferred
+async def test_deeply_nested_json(asud_target: Target, depth: int) -> None:
     nested = "[" * depth + "]" * depth
     for field in ("packages", "repositories", "client"):
         text = f'{{"version": "24.10.4", "target": "x86/64", "profile": "generic", "{field}": {nested}}}'
-        response = httpx.post(f"{target_url}/api/v1/build", content=text.encode(),
-                              headers={"Content-Type": "application/json"}, timeout=30)
+        response = await post_raw(asud_target, "/api/v1/build", text.encode())
         assert response.status_code in REFUSED, (field, depth, response.status_code)
-    legacy = httpx.post(f"{target_url}/api/upgrade-request", content=nested.encode(),
-                        headers={"Content-Type": "application/json"}, timeout=30)
+    legacy = await post_raw(asud_target, "/api/upgrade-request", nested.encode())
     assert legacy.status_code in REFUSED
 
 
 @pytest.mark.parametrize("payload", [None, [], "string", 7, {"packages": {"a": 1}}, {"version": None}])
-def test_wrong_shapes(target_url: str, payload: Any) -> None:
-    assert_refused(post(target_url, payload))
+@pytest_twisted.ensureDeferred
+async def test_wrong_shapes(asud_target: Target, payload: Any) -> None:
+    assert_refused(await post(asud_target, payload))

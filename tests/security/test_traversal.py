@@ -2,19 +2,21 @@
 plain, percent-encoded, double-encoded and overlong, sent byte for byte (no client-side normalisation).
 
 Nothing may answer 5xx, and no answer may carry a byte of a file outside the store: a canary planted in the
-data directory, ``/etc/passwd``, or the database file.
+data directory, ``/etc/passwd``, or a database-like file.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
-from pathlib import Path
 
 import pytest
+import pytest_twisted
 
-from asud.store.files import Store
-from sysup.config import Settings
-from tests.api.live_server import raw_request
+from tests.http.client import raw_request
+from tests.security.asud_target import Target, asud_target, demo_tree, flush_stats
+
+__all__ = ["asud_target", "demo_tree", "flush_stats"]
 
 PAYLOADS = [
     "..",
@@ -57,26 +59,22 @@ FILLERS = {
 
 
 @pytest.fixture(scope="module")
-def planted(security_settings: Settings) -> dict[str, bytes]:
+def planted(asud_target: Target) -> dict[str, bytes]:
     """A canary file beside the store, and a real stored file, so traversal has something to find."""
     canary = secrets.token_hex(16).encode()
-    data_dir = Path(security_settings.data_dir)
+    data_dir = asud_target.app.config.data_dir
     (data_dir / "canary.txt").write_bytes(canary)
-    (data_dir / "store" / "canary.txt").parent.mkdir(parents=True, exist_ok=True)
-    Store(security_settings.store_dir).write_bytes("0" * 64, "image.bin", b"stored image")
+    (data_dir / "secret.db").write_bytes(b"SQLite format 3\x00")
+    asud_target.app.files.write_bytes("0" * 64, "image.bin", b"stored image")
     return {"canary": canary, "passwd": b"root:x:0:0", "sqlite": b"SQLite format 3"}
 
 
-def _routes(target_url: str) -> list[str]:
-    import httpx
-
-    spec = httpx.get(f"{target_url}/openapi.json", timeout=30).json()
+async def _routes(target: Target) -> list[str]:
+    spec = (await target.server.client.get("/openapi.json")).json()
     return [path for path, operations in spec["paths"].items() if "{" in path and "get" in operations]
 
 
 def _targets(template: str) -> list[str]:
-    import re
-
     params = re.findall(r"{(\w+)}", template)
     targets = []
     for param in params:
@@ -88,14 +86,15 @@ def _targets(template: str) -> list[str]:
     return targets
 
 
-def test_every_path_parameter(target_url: str, planted: dict[str, bytes]) -> None:
-    routes = _routes(target_url)
+@pytest_twisted.ensureDeferred
+async def test_every_path_parameter(asud_target: Target, planted: dict[str, bytes]) -> None:
+    routes = await _routes(asud_target)
     assert "/store/{bin_dir}/{name}" in routes and "/api/v1/build/{request_hash}" in routes
     tried = 0
     for template in routes:
         for target in _targets(template):
             for method in ("GET", "HEAD"):
-                status, body = raw_request(target_url, method, target)
+                status, body, _ = await raw_request(asud_target.server, method, target)
                 tried += 1
                 assert status < 500, (method, target, status, body[:200])
                 for secret in planted.values():
@@ -120,32 +119,28 @@ def test_every_path_parameter(target_url: str, planted: dict[str, bytes]) -> Non
     "/web/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
     "/web/static/..%2f..%2f..%2fconfig.py",
 ])
-def test_store_and_static_traversal(target_url: str, planted: dict[str, bytes], target: str) -> None:
-    status, body = raw_request(target_url, "GET", target)
+@pytest_twisted.ensureDeferred
+async def test_store_and_static_traversal(
+    asud_target: Target, planted: dict[str, bytes], target: str
+) -> None:
+    status, body, _ = await raw_request(asud_target.server, "GET", target)
     assert status in (301, 400, 404, 405), (status, body[:200])
     for secret in planted.values():
         assert secret not in body
 
 
-def test_stored_file_is_served(target_url: str, planted: dict[str, bytes]) -> None:
-    status, body = raw_request(target_url, "GET", "/store/" + "0" * 64 + "/image.bin")
+@pytest_twisted.ensureDeferred
+async def test_stored_file_is_served(asud_target: Target, planted: dict[str, bytes]) -> None:
+    status, body, _ = await raw_request(asud_target.server, "GET", "/store/" + "0" * 64 + "/image.bin")
     assert (status, body) == (200, b"stored image")
 
 
 @pytest.mark.parametrize(
     "target", ["//evil.example/api/v1/build", "///evil.example/x", "//evil.example%2f.."]
 )
-def test_slash_redirects_stay_on_this_host(target_url: str, target: str) -> None:
-    host, port = target_url.removeprefix("http://").split(":")
-    import socket
-
-    with socket.create_connection((host, int(port)), timeout=10) as connection:
-        connection.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
-    status = int(head.split(" ", 2)[1])
+@pytest_twisted.ensureDeferred
+async def test_slash_redirects_stay_on_this_host(asud_target: Target, target: str) -> None:
+    status, _, head = await raw_request(asud_target.server, "GET", target)
     assert status < 500
     for line in head.splitlines():
         if line.startswith("location:"):
