@@ -11,5 +11,14 @@ from asud.catalog.catalog import Catalog
 from asud.catalog.info import BranchInfo, TargetInfo, VersionInfo
 from asud.catalog.load import load_catalog
 from asud.catalog.report import SyncReport
+from asud.catalog.service import CatalogService
 
-__all__ = ["BranchInfo", "Catalog", "SyncReport", "TargetInfo", "VersionInfo", "load_catalog"]
+__all__ = [
+    "BranchInfo",
+    "Catalog",
+    "CatalogService",
+    "SyncReport",
+    "TargetInfo",
+    "VersionInfo",
+    "load_catalog",
+]

@@ -11,14 +11,14 @@ a network failure is not remembered, so the next use tries again.
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
 import attrs
-from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.threads import deferToThread
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from asud.catalog.data import FeedGroup, FeedSource
@@ -30,7 +30,7 @@ from asud.upstream.records import PackageManager, PackageRecord
 
 __all__ = ["FEED_ORDER", "FeedCache", "LoadedGroup", "flat_versions", "load_group"]
 
-log = logging.getLogger(__name__)
+log = Logger()
 
 #: Feed order of a build, as the ImageBuilder's ``repositories.conf`` lists them (it decides which
 #: provider of a virtual package comes first).
@@ -156,11 +156,22 @@ async def _feed_records(source: FeedSource, group: FeedGroup,
 def load_group(group: FeedGroup, get: Getter) -> Deferred[LoadedGroup]:
     """Fetch, verify and parse every feed of ``group`` (parsing in threads)."""
     loads = [Deferred.fromCoroutine(_feed_records(source, group, get)) for source in group.sources]
+    return _all_or_first_failure(loads).addCallback(
+        lambda results: LoadedGroup(group, {feed: records for feed, records in filter(None, results)})
+    )
 
-    def collect(results: list[tuple[str, tuple[PackageRecord, ...]] | None]) -> LoadedGroup:
-        return LoadedGroup(group, {feed: records for feed, records in filter(None, results)})
 
-    return gatherResults(loads, consumeErrors=True).addCallbacks(collect, _unwrap)
+def _all_or_first_failure(loads: list[Deferred[Any]]) -> Deferred[list[Any]]:
+    """The results of ``loads`` once every one has finished — none is left running behind a failure —
+    or the first failure in list order."""
+
+    def collect(results: list[tuple[bool, Any]]) -> list[Any] | Failure:
+        for ok, result in results:
+            if not ok:
+                return result  # type: ignore[no-any-return]
+        return [result for _, result in results]
+
+    return DeferredList(loads, consumeErrors=True).addCallback(collect)
 
 
 def _ordered(groups: list[LoadedGroup]) -> list[PackageRecord]:
@@ -207,8 +218,9 @@ class FeedCache:
         return self._groups.get(group.key, produce)
 
     def _logged(self, failure: Failure, group: FeedGroup) -> Failure:
-        log.warning("package feeds of %s %s (%s) refused: %s", group.key[1], group.name, group.url,
-                    getattr(failure.value, "detail", failure.getErrorMessage()))
+        log.warn("catalog: package feeds of {distro} {version} {name} ({url}) not used: {reason}",
+                 distro=group.key[0], version=group.key[1], name=group.name, url=group.url,
+                 reason=getattr(failure.value, "detail", failure.getErrorMessage()))
         return failure
 
     def index(self, groups: list[FeedGroup], manager: PackageManager) -> Deferred[PackageIndex]:
@@ -216,8 +228,7 @@ class FeedCache:
         key = (tuple(group.key for group in groups), manager)
 
         def produce() -> Deferred[PackageIndex]:
-            loads = gatherResults([self.group(group) for group in groups], consumeErrors=True)
-            loads.addErrback(_unwrap)
+            loads = _all_or_first_failure([self.group(group) for group in groups])
             return loads.addCallback(lambda loaded: deferToThread(build_index, loaded, manager))
 
         return self._indexes.get(key, produce)
@@ -230,8 +241,3 @@ class FeedCache:
         self._groups.clear()
         self._indexes.clear()
 
-
-def _unwrap(failure: Failure) -> Failure:
-    """gatherResults wraps the first failure in ``FirstError``; callers want the error itself."""
-    inner = getattr(failure.value, "subFailure", None)
-    return inner if isinstance(inner, Failure) else failure

@@ -16,11 +16,11 @@ per version, target and architecture, and parses nothing.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import attrs
-from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.defer import Deferred, FirstError, gatherResults
 from twisted.internet.threads import deferToThread
 
 from asud.catalog.catalog import Catalog
@@ -50,7 +50,7 @@ from asud.upstream.versions_json import parse_versions_json
 
 __all__ = ["ProgressCallback", "load_catalog"]
 
-log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: ``progress(label, done, total)`` after each target of a version.
 ProgressCallback = Callable[[str, int, int], None]
@@ -83,7 +83,7 @@ async def _load(config: Config, fetcher: Fetcher, previous: Catalog | None, feed
                       progress)
         for name in wanted if name in config.distros
     ]
-    results = await gatherResults([Deferred.fromCoroutine(loader.run()) for loader in loaders])
+    results = await _gather([Deferred.fromCoroutine(loader.run()) for loader in loaders])
     data = {name: previous.data(name) for name in config.distros} if previous else {}
     data.update({loader.name: result for loader, result in zip(loaders, results, strict=True)})
     cache = previous.feeds if previous else FeedCache(fetcher.fetch_bytes, config.catalog.feed_cache_entries)
@@ -95,10 +95,18 @@ async def _load(config: Config, fetcher: Fetcher, previous: Catalog | None, feed
     if feeds:
         for loader in loaders:
             await loader.count_packages(catalog)
-    for loader in loaders:
-        for error in loader.report.errors:
-            log.warning("catalog %s: %s", loader.name, error)
     return catalog, report
+
+
+async def _gather(loads: list[Deferred[_T]]) -> list[_T]:
+    """``gatherResults`` whose failure is the error itself (a cancellation stays a ``CancelledError``).
+
+    The loads here report upstream problems in the report, so a failure is a cancellation or a bug."""
+    try:
+        return await gatherResults(loads, consumeErrors=True)
+    except FirstError as error:
+        error.subFailure.raiseException()
+        raise  # not reached
 
 
 @attrs.frozen
@@ -165,7 +173,7 @@ class _DistroLoader:
             self.report.errors.append(f"{self.name}: {_reason(error)}")
             return self.previous
         plans = self._plan(document.versions_list, document.upcoming_version)
-        loaded = await gatherResults([Deferred.fromCoroutine(self._version(plan)) for plan in plans])
+        loaded = await _gather([Deferred.fromCoroutine(self._version(plan)) for plan in plans])
         order = {plan.version: position for position, plan in enumerate(plans)}
         self.report.versions.sort(key=lambda report: order[report.version])
         versions: dict[str, VersionData] = {}
@@ -242,13 +250,13 @@ class _DistroLoader:
                 if self.progress is not None:
                     self.progress(f"{self.name} {plan.version}", done, len(names))
 
-        found = await gatherResults([Deferred.fromCoroutine(one_target(name)) for name in names])
+        found = await _gather([Deferred.fromCoroutine(one_target(name)) for name in names])
         kept = {name: data for name, data in zip(names, found, strict=True) if data is not None}
         managers = [kept[name].info.package_manager for name in names if name in kept]
         manager: PackageManager = managers[0] if managers else (
             previous.info.package_manager if previous else "opkg")
         arch_names = sorted(set(targets.values()))
-        arches = await gatherResults([
+        arches = await _gather([
             Deferred.fromCoroutine(self._arch_checked(plan, base, arch, manager, previous))
             for arch in arch_names
         ])
@@ -336,7 +344,7 @@ class _DistroLoader:
                 signature = await self.get(sums_url + ".sig")
                 listed = verified_sums(sums_url, sums, signature, self.keys)
         else:
-            signatures = await gatherResults([
+            signatures = await _gather([
                 Deferred.fromCoroutine(self._optional(f"{url}/{feed}/Packages.sig")) for feed in ARCH_FEEDS
             ])
             fingerprint = "sigs:" + ",".join(sha256(sig) if sig is not None else "-" for sig in signatures)
@@ -363,7 +371,7 @@ class _DistroLoader:
             groups = [(f"{name} packages", data.feeds) for name, data in sorted(version.targets.items())]
             groups += [(f"packages/{arch}", data.feeds) for arch, data in sorted(version.arches.items())]
             # Each group's count, or the exception that refused it (as a value, not a failure).
-            results: list[int | Exception] = await gatherResults([
+            results: list[int | Exception] = await _gather([
                 catalog.feeds.group(group, get=self.get).addCallbacks(
                     lambda loaded: loaded.packages, lambda failure: failure.value)
                 for _, group in groups

@@ -124,6 +124,11 @@ class SyncReport:
         return [f"{report.distro}: {error}" for report in self.distros for error in report.errors]
 
     @property
+    def problems(self) -> list[str]:
+        """The same as ``errors`` (what ``asud sync`` counts for its exit status)."""
+        return self.errors
+
+    @property
     def requests(self) -> int:
         return sum(report.requests for report in self.distros)
 

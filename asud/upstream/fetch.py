@@ -19,7 +19,6 @@ oversized bodies), ``SignatureError`` (a download whose sha256 is not the expect
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -33,6 +32,7 @@ from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
+from twisted.logger import Logger
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.error import SchemeNotSupported
 from twisted.web.iweb import IResponse
@@ -41,7 +41,7 @@ from asud.errors import AsudError, SignatureError, UpstreamError
 from asud.upstream.errors import UpstreamHTTPError, UpstreamNotFound
 from asud.upstream.etag_cache import EtagCache
 from asud.upstream.local_files import copy_local, local_path, read_local
-from asud.upstream.response_body import BodyReader, describe_failure, is_cancellation
+from asud.upstream.response_body import BodyReader, describe_failure, guarded, is_cancellation
 
 __all__ = [
     "CachedResult",
@@ -55,7 +55,7 @@ __all__ = [
 
 _T = TypeVar("_T")
 Progress = Callable[[int, int | None], None]
-log = logging.getLogger(__name__)
+log = Logger()
 
 #: Most of an error page read (so the connection can be kept); a longer one closes the connection.
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -183,8 +183,9 @@ class Fetcher:
     async def _open(self, url: str, headers: dict[str, list[str]]) -> IResponse:
         """A response with a 2xx/304 status; other statuses become errors (5xx: retryable)."""
         request = self._client.get(url, headers=headers, unbuffered=True, reactor=self._reactor)
-        # Our own timer rather than addTimeout: a cancelled request fails with ResponseNeverReceived
-        # wrapping CancelledError, and only this flag tells our timeout from a caller's cancel.
+        # Our own timer rather than addTimeout: a cancelled request fails with whatever the HTTP client
+        # makes of it (ResponseNeverReceived, a DNS error); this flag tells our timeout from other errors,
+        # and ``guarded`` a caller's cancel.
         expired = False
 
         def expire() -> None:
@@ -194,8 +195,8 @@ class Fetcher:
 
         timer = self._reactor.callLater(self.timeout, expire)
         try:
-            response: IResponse = await request
-        except AsudError:
+            response: IResponse = await guarded(request)
+        except (AsudError, CancelledError):
             raise
         except SchemeNotSupported:
             raise UpstreamError(f"{url}: only http, https and file URLs can be fetched") from None
@@ -333,7 +334,7 @@ class Fetcher:
         try:
             await deferToThread(cache.put, url, body, result.etag, result.last_modified)
         except OSError as error:  # a full disk costs the next conditional request, not this answer
-            log.warning("cannot cache %s: %s", url, error)
+            log.warn("cannot cache {url}: {error}", url=url, error=error)
         return CachedResult(url, body, result.etag, result.last_modified, False)
 
     # -- download to a file --------------------------------------------------------------------

@@ -9,7 +9,7 @@ connection instead of leaving the transfer running. Two timeouts: ``whole`` boun
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
@@ -21,7 +21,9 @@ from twisted.web.client import ResponseDone, ResponseFailed
 from twisted.web.http import PotentialDataLoss
 from twisted.web.iweb import IResponse
 
-__all__ = ["BodyReader", "describe_failure", "is_cancellation"]
+__all__ = ["BodyReader", "describe_failure", "guarded", "is_cancellation"]
+
+_T = TypeVar("_T")
 
 
 class BodyReader(Protocol):
@@ -32,6 +34,7 @@ class BodyReader(Protocol):
         self.done: Deferred[None] = Deferred(self._cancel)
         self._idle: float | None = None
         self._watchdog: IDelayedCall | None = None
+        self._stopping = False
 
     @classmethod
     def read(cls, response: IResponse, sink: Callable[[bytes], None], reactor: Any, *,
@@ -49,38 +52,40 @@ class BodyReader(Protocol):
         return done
 
     def dataReceived(self, data: bytes) -> None:
-        if self.done.called:
+        if self.done.called or self._stopping:
             return
         if self._watchdog is not None and self._watchdog.active() and self._idle is not None:
             self._watchdog.reset(self._idle)
         try:
             self.sink(data)
         except BaseException:
-            failure = Failure()
-            self._close()
-            if not self.done.called:
-                self.done.errback(failure)
+            self._fail(Failure())
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if self.done.called:
-            return
+        if self.done.called or self._stopping:
+            return  # we closed it: the reason we stopped is the answer, not the lost connection
         if reason.check(ResponseDone, PotentialDataLoss):
             self.done.callback(None)
         else:
             self.done.errback(reason)
 
     def _close(self) -> None:
+        self._stopping = True
         if self.transport is not None:
             self.transport.stopProducing()
 
-    def _cancel(self, done: Deferred[None]) -> None:
+    def _fail(self, failure: Failure) -> None:
+        """Fail ``done`` with ``failure`` first, then close the connection."""
+        if not self.done.called:
+            self.done.errback(failure)
         self._close()
+
+    def _cancel(self, done: Deferred[None]) -> None:
+        self._close()  # Deferred.cancel then fails ``done`` with CancelledError
 
     def _stalled(self) -> None:
         self._watchdog = None
-        self._close()
-        if not self.done.called:
-            self.done.errback(defer.TimeoutError(f"no data for {self._idle:g} s"))
+        self._fail(Failure(defer.TimeoutError(f"no data for {self._idle:g} s")))
 
     def _stop_watchdog(self, result: Any) -> Any:
         if self._watchdog is not None and self._watchdog.active():
@@ -109,3 +114,31 @@ def is_cancellation(exc: BaseException) -> bool:
         return True
     reasons = getattr(exc, "reasons", None) or ()
     return any(isinstance(reason, Failure) and reason.check(defer.CancelledError) for reason in reasons)
+
+
+def guarded(inner: Deferred[_T]) -> Deferred[_T]:
+    """A Deferred that follows ``inner``; cancelling it cancels ``inner`` and fails with ``CancelledError``
+    whatever ``inner`` then reports (the HTTP client turns a cancelled connection attempt into a DNS or
+    connection error, which must not be mistaken for an upstream failure and retried)."""
+    cancelled = False
+
+    def cancel(outer: Deferred[_T]) -> None:
+        nonlocal cancelled
+        cancelled = True
+        inner.cancel()
+
+    outer: Deferred[_T] = Deferred(cancel)
+
+    def forward(result: Any) -> None:
+        if outer.called:
+            return None  # cancelled earlier; whatever came of it is dropped
+        if cancelled:
+            outer.errback(Failure(defer.CancelledError()))
+        elif isinstance(result, Failure):
+            outer.errback(result)
+        else:
+            outer.callback(result)
+        return None
+
+    inner.addBoth(forward)
+    return outer

@@ -7,13 +7,11 @@ over HTTP exactly as the daemon reads a download server; use it from a pytest-tw
     index = await catalog.package_index("openwrt", "24.10.4", "ath79/generic")
 
 Its fetcher keeps no connection open, so a test that triggers a feed load leaves nothing on the reactor.
-``TreeServer`` serves a private (tampered) copy of the tree from the test reactor, like a static mirror
-(ETag, Last-Modified, 304).
+``TreeServer`` serves a private (tampered) copy of the tree from the test reactor.
 """
 
 from __future__ import annotations
 
-import email.utils
 import os
 import shutil
 from collections.abc import Mapping
@@ -22,11 +20,11 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.web.resource import Resource
-from twisted.web.server import Request, Site
+from twisted.web.server import Site
 
 from asud.catalog import Catalog, SyncReport, load_catalog
 from asud.config import Config, load
+from asud.demo.server import DemoTreeResource
 from asud.upstream.fetch import Fetcher
 from tests.support.upstream import DemoTree
 
@@ -99,39 +97,13 @@ def replace_file(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-class _Tree(Resource):
-    """Files below ``root`` with the validators of a static mirror (nginx-style ETag from mtime and
-    size, Last-Modified) and 304 answers to conditional requests."""
-
-    isLeaf = True
-
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self.root = root.resolve()
-        self.requests = 0
-
-    def render_GET(self, request: Request) -> bytes:
-        self.requests += 1
-        relative = request.path.decode("utf-8").lstrip("/")
-        path = (self.root / relative).resolve()
-        if not path.is_relative_to(self.root) or not path.is_file():
-            request.setResponseCode(404)
-            return b"not found"
-        stat = path.stat()
-        etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
-        request.setHeader("ETag", etag)
-        request.setHeader("Last-Modified", email.utils.formatdate(stat.st_mtime, usegmt=True))
-        if request.getHeader("If-None-Match") == etag:
-            request.setResponseCode(304)
-            return b""
-        return path.read_bytes()
-
-
 class TreeServer:
-    """Serves a tree from the test reactor on 127.0.0.1; ``await start()``, then ``await stop()``."""
+    """Serves a tree from the test reactor on 127.0.0.1 (asud's demo server resource: ETag, Last-Modified,
+    304); ``start()`` gives the URL, ``await stop()`` at the end. Server connections have no idle timer,
+    so nothing is left on the reactor."""
 
     def __init__(self, root: Path) -> None:
-        self.resource = _Tree(root)
+        self.resource = DemoTreeResource(root)
         self._port: Any = None
 
     @property
