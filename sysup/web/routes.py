@@ -30,7 +30,9 @@ from sysup.web.packages import suggest_packages
 from sysup.web.stats_page import stats_for
 from sysup.web.validation import check_selection
 
-HERE = Path(__file__).resolve().parent
+# The templates and static files moved to asud.http (the web pages are asud's now); sysup reads them there
+# until it is deleted.
+HERE = Path(__file__).resolve().parents[2] / "asud" / "http"
 STATIC_URL = "/web/static"
 #: Device indexes kept per version, and for how long (seconds): a catalog sync is seen within this time.
 DEVICE_INDEX_ENTRIES = 64

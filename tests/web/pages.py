@@ -7,6 +7,9 @@ that every request stayed on the server under test.
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,3 +69,15 @@ class Pages:
     def close(self) -> None:
         for context in self.contexts:
             context.close()
+
+
+def get_json(url: str, *, body: Any = None, timeout: float = 15.0) -> Any:
+    """GET (or, with ``body``, POST as JSON) ``url`` from the browser's thread, where the reactor keeps
+    serving; the decoded answer (error statuses are answers too)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return json.loads(error.read())

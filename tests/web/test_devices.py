@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sysup.web.devices import Device, DeviceIndex, edit_distance, title_text, word_score, words_of
+from asud.http.web_devices import Device, DeviceIndex, edit_distance, title_text, word_score, words_of
 
 DEVICES = [
     Device("ath79/generic", "tplink_archer-c7-v2", ("TP-Link Archer C7 v2",), ("tplink,archer-c7-v2",)),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from asud.catalog.resolver import PackageIndex
+from asud.http.web_packages import suggest_packages
 from asud.upstream.records import PackageRecord
-from sysup.web.packages import suggest_packages
 
 INDEX = PackageIndex(
     [

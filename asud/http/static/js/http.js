@@ -1,5 +1,10 @@
 // Small fetch helpers: every answer as {status, body}, never a throw for an HTTP error status.
 
+/** `path` (`/api/v1/build`) below the path this server is mounted at (`data-root` of the page's body). */
+export function appUrl(path) {
+  return `${document.body.dataset.root || ""}${path}`;
+}
+
 /** GET `url` and parse JSON; `body` is null when the answer is not JSON. */
 export async function getJson(url, options = {}) {
   const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store", ...options });

@@ -1,7 +1,7 @@
 // The firmware builder page: pick a version and a device, customise the package list (checked by the
 // server as you type), then POST /api/v1/build and follow the build on /build/<request hash>.
 import { Combobox } from "./combobox.js";
-import { debounce, detailOf, formatSize, getJson, h, postJson } from "./http.js";
+import { appUrl, debounce, detailOf, formatSize, getJson, h, postJson } from "./http.js";
 
 const config = JSON.parse(document.getElementById("builder-config").textContent);
 const $ = (id) => document.getElementById(id);
@@ -38,7 +38,7 @@ function requestedPackages() {
 const deviceBox = new Combobox(deviceInput, $("device-results"), {
   source: async (query) => {
     const params = new URLSearchParams({ version: currentVersion(), q: query });
-    const { status, body } = await getJson(`/web/api/devices?${params}`);
+    const { status, body } = await getJson(appUrl(`/web/api/devices?${params}`));
     return status === 200 ? body.devices : [];
   },
   label: (device) =>
@@ -54,7 +54,7 @@ const deviceBox = new Combobox(deviceInput, $("device-results"), {
 
 async function selectDevice(target, id, { keepSelection = false } = {}) {
   const params = new URLSearchParams({ version: currentVersion(), target, id });
-  const { status, body } = await getJson(`/web/api/device?${params}`);
+  const { status, body } = await getJson(appUrl(`/web/api/device?${params}`));
   if (status !== 200) {
     $("search-status").textContent = `${id} (${target}) is not available in ${currentVersion()}.`;
     showDevice(null);
@@ -141,7 +141,7 @@ const packageBox = new Combobox(addInput, $("package-results"), {
   source: async (query) => {
     if (!state.device) return [];
     const params = new URLSearchParams({ version: currentVersion(), target: state.device.target, q: query });
-    const { status, body } = await getJson(`/web/api/packages?${params}`);
+    const { status, body } = await getJson(appUrl(`/web/api/packages?${params}`));
     return status === 200 ? body.packages : [];
   },
   label: (item) =>
@@ -251,7 +251,7 @@ async function validate() {
   document.body.dataset.validation = "checking";
   let answer;
   try {
-    answer = (await postJson("/web/api/validate", requestBody())).body;
+    answer = (await postJson(appUrl("/web/api/validate"), requestBody())).body;
   } catch {
     answer = { ok: false, kind: "invalid", detail: "The server could not be reached to check the selection." };
   }
@@ -326,9 +326,9 @@ $("request-build").addEventListener("click", async () => {
   button.disabled = true;
   button.textContent = "Requesting…";
   try {
-    const { status, body } = await postJson("/api/v1/build", requestBody());
+    const { status, body } = await postJson(appUrl("/api/v1/build"), requestBody());
     if ((status === 200 || status === 202) && body && body.request_hash) {
-      location.assign(`/build/${encodeURIComponent(body.request_hash)}`);
+      location.assign(appUrl(`/build/${encodeURIComponent(body.request_hash)}`));
       return;
     }
     error.textContent = status === 529

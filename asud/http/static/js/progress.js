@@ -1,6 +1,6 @@
 // The build page: poll GET /api/v1/build/<hash> (as the Firmware Selector does) and show the queue
 // position, the build steps, then the images with their checksums, the manifest and the log.
-import { copyText, detailOf, formatSize, getJson, h } from "./http.js";
+import { appUrl, copyText, detailOf, formatSize, getJson, h } from "./http.js";
 
 const root = document.getElementById("build");
 const hash = root.dataset.requestHash;
@@ -44,7 +44,7 @@ function showLog(body, { open = false } = {}) {
 async function poll() {
   let answer;
   try {
-    answer = await getJson(`/api/v1/build/${encodeURIComponent(hash)}`);
+    answer = await getJson(appUrl(`/api/v1/build/${encodeURIComponent(hash)}`));
   } catch {
     setStatus("The server cannot be reached right now; trying again…");
     setTimeout(poll, RETRY_MS);
@@ -104,7 +104,7 @@ function titleOf(title) {
 function showResult(body) {
   const titles = (body.titles || []).map(titleOf).filter(Boolean);
   const device = titles[0] || body.id || "";
-  document.title = `${device} · ${body.version_number || ""} · sysup`;
+  document.title = `${device} · ${body.version_number || ""} · asud`;
   $("build-heading").textContent = `Firmware for ${device}`;
   $("result-device").textContent =
     `${body.target || ""} · ${body.version_number || ""} (${body.version_code || ""})` +
@@ -118,7 +118,7 @@ function showResult(body) {
 }
 
 function imageItem(binDir, image) {
-  const url = `/store/${encodeURIComponent(binDir)}/${encodeURIComponent(image.name)}`;
+  const url = appUrl(`/store/${encodeURIComponent(binDir)}/${encodeURIComponent(image.name)}`);
   const size = h("span", { class: "image-size" }, image.size ? formatSize(image.size) : "");
   if (!image.size) {
     fetch(url, { method: "HEAD", cache: "no-store" }).then((response) => {
