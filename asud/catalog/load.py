@@ -11,7 +11,9 @@ verify is reported with the URL and left out — or, on a refresh, kept as the p
 
 Every file goes through the fetcher's on-disk ETag cache, and a target whose signed list is unchanged
 since the previous load is reused as is: a refresh with nothing new upstream is one conditional request
-per version, target and architecture, and parses nothing.
+per version, target and architecture, and parses nothing. When the server cannot be reached, the cached
+bytes are used (and verified) instead and the report says so: a daemon restarted during an outage of its
+download server still knows what it knew.
 """
 
 from __future__ import annotations
@@ -86,7 +88,9 @@ async def _load(config: Config, fetcher: Fetcher, previous: Catalog | None, feed
     results = await _gather([Deferred.fromCoroutine(loader.run()) for loader in loaders])
     data = {name: previous.data(name) for name in config.distros} if previous else {}
     data.update({loader.name: result for loader, result in zip(loaders, results, strict=True)})
-    cache = previous.feeds if previous else FeedCache(fetcher.fetch_bytes, config.catalog.feed_cache_entries)
+    cache = previous.feeds if previous else FeedCache(
+        lambda url: fetcher.fetch_bytes(url, stale_ok=True), config.catalog.feed_cache_entries
+    )
     present = {name: value for name, value in data.items() if value is not None}
     catalog = Catalog(present, config.distros, cache, generation=previous.generation + 1 if previous else 1)
     report = SyncReport([loader.report for loader in loaders])
@@ -134,6 +138,7 @@ class _DistroLoader:
         self.upstream = settings.upstream_url.rstrip("/")
         self.report = DistroReport(distro=name, upstream=self.upstream)
         self.keys: tuple[PublicKey, ...] = ()
+        self._stale_error = ""
 
     # -- requests ----------------------------------------------------------------------------------
 
@@ -144,12 +149,15 @@ class _DistroLoader:
     async def _get(self, url: str) -> bytes:
         self.report.requests += 1
         try:
-            result = await self.fetcher.fetch_cached(url)
+            result = await self.fetcher.fetch_cached(url, stale_ok=True)
         except UpstreamNotFound:
             self.report.not_found += 1
             raise
         self.report.not_modified += int(result.not_modified)
         self.report.bytes += result.transferred
+        if result.stale:
+            self.report.stale += 1
+            self._stale_error = self._stale_error or result.stale
         return result.body
 
     async def _optional(self, url: str) -> bytes | None:
@@ -161,6 +169,16 @@ class _DistroLoader:
     # -- versions ----------------------------------------------------------------------------------
 
     async def run(self) -> DistroData | None:
+        try:
+            return await self._run()
+        finally:
+            if self.report.stale:
+                self.report.errors.append(
+                    f"{self.upstream} could not be reached: {self.report.stale} files were read from the "
+                    f"on-disk cache instead (first error: {self._stale_error})"
+                )
+
+    async def _run(self) -> DistroData | None:
         if not self.settings.public_keys:
             self.report.errors.append(
                 f"{self.name}: no public_keys configured; refusing to trust its upstream")

@@ -58,6 +58,8 @@ class DistroReport:
     not_modified: int = 0
     #: Requests answered 404: optional files (feeds, ``XX.YY-SNAPSHOT``) that do not exist.
     not_found: int = 0
+    #: Requests the server did not answer, served from the on-disk cache instead.
+    stale: int = 0
     bytes: int = 0
     versions: list[VersionReport] = attrs.field(factory=list)
     skipped: list[SkippedRelease] = attrs.field(factory=list)

@@ -3,6 +3,8 @@
 A daemon that restarts asks the download server "has this changed since ETag X?" for every file of its
 catalog instead of downloading it again; a 304 answer is served from here. The cache holds bytes only:
 callers verify signatures and checksums of what it returns exactly as they do for fresh downloads.
+A URL the server answered 404 is remembered as absent, so that while the server cannot be reached an
+optional file (a feed that is not built) still reads as absent rather than as an outage.
 
 Layout: ``<dir>/<hh>/<sha256 of the URL>`` (the body) and ``….json`` (URL, ETag, Last-Modified, sha256 and
 size of the body). Both are written to a temporary file and renamed, so a crash leaves the old entry or
@@ -33,6 +35,8 @@ class CacheEntry:
     body: bytes = attrs.field(repr=False)
     etag: str | None
     last_modified: str | None
+    #: The server said 404 (``body`` is empty, there are no validators).
+    absent: bool = False
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -63,11 +67,13 @@ class EtagCache:
         body_path, meta_path = self._paths(url)
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            body = body_path.read_bytes()
-        except (OSError, ValueError):
+            body = b"" if meta.get("absent") is True else body_path.read_bytes()
+        except (OSError, ValueError, AttributeError):
             return None
         if not isinstance(meta, dict) or meta.get("url") != url:
             return None
+        if meta.get("absent") is True:
+            return CacheEntry(url, b"", None, None, absent=True)
         if meta.get("sha256") != hashlib.sha256(body).hexdigest():
             return None
         return CacheEntry(url, body, meta.get("etag") or None, meta.get("last_modified") or None)
@@ -91,8 +97,16 @@ class EtagCache:
         _write_atomically(body_path, body)
         _write_atomically(meta_path, json.dumps(meta, sort_keys=True).encode("utf-8"))
 
+    def put_absent(self, url: str) -> None:
+        """Remember that the server answered 404 for ``url``."""
+        body_path, meta_path = self._paths(url)
+        meta_path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(meta_path, json.dumps({"url": url, "absent": True}).encode("utf-8"))
+        with contextlib.suppress(FileNotFoundError):
+            body_path.unlink()
+
     def delete(self, url: str) -> None:
-        """Forget ``url`` (the file is gone upstream)."""
+        """Forget ``url``."""
         for path in self._paths(url)[::-1]:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

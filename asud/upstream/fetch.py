@@ -79,17 +79,19 @@ class FetchResult:
 @attrs.frozen
 class CachedResult:
     """A body read through the on-disk cache: ``not_modified`` when the server answered 304 and the
-    bytes came from the cache (``transferred`` is then 0)."""
+    bytes came from the cache; ``stale`` (the error) when the server could not be reached and the cache
+    answered instead (``fetch_cached(stale_ok=True)``)."""
 
     url: str
     body: bytes = attrs.field(repr=False)
     etag: str | None
     last_modified: str | None
     not_modified: bool
+    stale: str | None = None
 
     @property
     def transferred(self) -> int:
-        return 0 if self.not_modified else len(self.body)
+        return 0 if self.not_modified or self.stale else len(self.body)
 
 
 @attrs.frozen
@@ -303,28 +305,42 @@ class Fetcher:
 
     # -- through the on-disk cache -------------------------------------------------------------
 
-    def fetch_bytes(self, url: str) -> Deferred[bytes]:
+    def fetch_bytes(self, url: str, *, stale_ok: bool = False) -> Deferred[bytes]:
         """The body of ``url``; with a ``cache_dir``, a conditional request answered from the cache."""
-        return self.fetch_cached(url).addCallback(lambda result: result.body)
+        return self.fetch_cached(url, stale_ok=stale_ok).addCallback(lambda result: result.body)
 
-    def fetch_cached(self, url: str) -> Deferred[CachedResult]:
-        """Like ``fetch_bytes``, saying whether the bytes came from the cache (after a 304)."""
-        return Deferred.fromCoroutine(self._fetch_cached(url))
+    def fetch_cached(self, url: str, *, stale_ok: bool = False) -> Deferred[CachedResult]:
+        """Like ``fetch_bytes``, saying whether the bytes came from the cache (after a 304).
 
-    async def _fetch_cached(self, url: str) -> CachedResult:
+        ``stale_ok``: when the server cannot be reached (connection failure, timeout, 5xx after the
+        retries) the cached bytes are returned with ``stale`` set to the error, rather than failing — the
+        last known bytes beat nothing while upstream is down; they are verified like any others.
+        """
+        return Deferred.fromCoroutine(self._fetch_cached(url, stale_ok))
+
+    async def _fetch_cached(self, url: str, stale_ok: bool) -> CachedResult:
         cache = self._cache
         if cache is None or local_path(url) is not None:
             fresh = await self.fetch(url)
             return CachedResult(url, fresh.body or b"", fresh.etag, fresh.last_modified, False)
-        entry = await deferToThread(cache.get, url)
+        known = await deferToThread(cache.get, url)
+        entry = known if known is not None and not known.absent else None
         try:
             result = await self.fetch(
                 url, etag=entry.etag if entry else None, last_modified=entry.last_modified if entry else None
             )
         except UpstreamNotFound:
-            if entry is not None:
-                await deferToThread(cache.delete, url)
+            if known is None or not known.absent:
+                await deferToThread(cache.put_absent, url)
             raise
+        except UpstreamError as error:
+            unreachable = not isinstance(error, UpstreamHTTPError) or error.upstream_status >= 500
+            if not (stale_ok and unreachable and known is not None):
+                raise
+            if known.absent:
+                detail = f"{url}: not found upstream (404 when last asked; now: {error.detail})"
+                raise UpstreamNotFound(detail, 404, url) from error
+            return CachedResult(url, known.body, known.etag, known.last_modified, False, stale=error.detail)
         if result.not_modified and entry is not None:
             return CachedResult(url, entry.body, result.etag or entry.etag,
                                 result.last_modified or entry.last_modified, True)

@@ -11,7 +11,7 @@ import pytest_twisted
 
 from asud.catalog import Catalog
 from asud.upstream.fetch import Fetcher
-from tests.catalog.helpers import demo_fetcher, load_demo, replace_file
+from tests.catalog.helpers import TreeServer, copy_tree, demo_fetcher, load_demo, replace_file
 from tests.support.upstream import DemoTree
 
 ATH79 = "releases/24.10.4/targets/ath79/generic"
@@ -206,3 +206,31 @@ async def test_a_fetcher_without_connections_leaves_nothing_behind(demo_tree: De
     catalog, report = await load_demo(demo_tree, feeds=feeds, fetcher=demo_fetcher())
     assert report.ok
     assert "libc" in await catalog.package_index("openwrt", "SNAPSHOT", "x86/64")
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unreachable_upstream_is_read_from_the_disk_cache_and_said(
+    demo_tree: DemoTree, tmp_path: Path
+) -> None:
+    root = copy_tree(demo_tree[0].root, tmp_path / "tree")
+    server = TreeServer(root)
+    url = server.start()
+    fetcher = Fetcher(timeout=10, retries=0, cache_dir=tmp_path / "cache")
+    try:
+        before, report = await load_demo(demo_tree, url=url, fetcher=fetcher)
+        assert report.ok
+        assert "luci" in await before.package_index("openwrt", "24.10.4", "ath79/generic")
+    finally:
+        await fetcher.close()
+        await server.stop()
+    # The download server is gone; a restarted daemon still reads (and verifies) what it knew.
+    restarted = demo_fetcher(cache_dir=tmp_path / "cache")
+    after, report = await load_demo(demo_tree, url=url, fetcher=restarted)
+    openwrt = report.distros[0]
+    assert openwrt.stale > 20 and openwrt.bytes == 0
+    assert after.fingerprint() == before.fingerprint()
+    assert after.profile("openwrt", "24.10.4", "ath79/generic", "tplink_archer-c7-v5") is not None
+    assert "luci" in await after.package_index("openwrt", "24.10.4", "ath79/generic")  # feeds used before
+    unreachable = [error for error in report.errors if "could not be reached" in error]
+    assert len(unreachable) == 1 and f"{url} could not be reached: {openwrt.stale} files" in unreachable[0]
+    assert "ConnectError" in unreachable[0]

@@ -347,3 +347,27 @@ def _tick() -> Deferred[None]:
 async def test_unsupported_scheme_is_an_upstream_error(url: str, fetcher: Fetcher) -> None:
     error = await _fails(fetcher.fetch(url), UpstreamError)
     assert str(error) == f"{url}: only http, https and file URLs can be fetched"
+
+
+@pytest_twisted.ensureDeferred
+async def test_stale_ok_answers_from_the_cache_while_the_server_is_down(tmp_path: Path) -> None:
+    resource = _Upstream()
+    port = reactor.listenTCP(0, Site(resource, timeout=None), interface="127.0.0.1")  # type: ignore[attr-defined]
+    base = f"http://127.0.0.1:{port.getHost().port}"
+    fetcher = Fetcher(cache_dir=tmp_path / "cache", retries=0)
+    try:
+        assert await fetcher.fetch_bytes(f"{base}/.versions.json") == BODY
+        await _fails(fetcher.fetch_bytes(f"{base}/gone.json"), UpstreamNotFound)
+    finally:
+        await fetcher.close()
+        await port.stopListening()
+    fetcher = Fetcher(cache_dir=tmp_path / "cache", retries=0, persistent=False)
+    error = await _fails(fetcher.fetch_bytes(f"{base}/.versions.json"), UpstreamError)
+    assert "ConnectError" in str(error)  # without stale_ok an outage is an error
+    stale = await fetcher.fetch_cached(f"{base}/.versions.json", stale_ok=True)
+    assert (stale.body, stale.not_modified, stale.transferred) == (BODY, False, 0)
+    assert stale.stale is not None and "ConnectError" in stale.stale
+    # A file that was absent stays absent (not an outage); one never seen is the outage itself.
+    absent = await _fails(fetcher.fetch_cached(f"{base}/gone.json", stale_ok=True), UpstreamNotFound)
+    assert "404 when last asked" in str(absent)
+    await _fails(fetcher.fetch_cached(f"{base}/never.json", stale_ok=True), UpstreamError)
