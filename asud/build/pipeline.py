@@ -109,6 +109,10 @@ class BuildPipeline:
             reactor=reactor,
         )
 
+    def check(self) -> Deferred[None]:
+        """Fails with ``SandboxError`` when the sandbox cannot start on this host (run once at start)."""
+        return self.sandbox.check()
+
     def close(self) -> Deferred[None]:
         """Stop downloads and unpacks in progress (a stopping daemon)."""
         return self.imagebuilders.close()
