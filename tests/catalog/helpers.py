@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.web.server import Site
 
 from asud.catalog import Catalog, SyncReport, load_catalog
@@ -73,13 +73,24 @@ def load_demo(demo_tree: DemoTree, *, url: str | None = None, fetcher: Fetcher |
     return load_catalog(config, fetcher or demo_fetcher(), previous=previous, feeds=feeds)
 
 
+#: Demo catalogs already loaded, by served URL and settings: a catalog never changes once loaded (only
+#: its feed cache fills), so tests share one instead of reading the tree again each time.
+_loaded: dict[str, Catalog] = {}
+
+
 def load_demo_catalog(demo_tree: DemoTree, **config_overrides: Any) -> Deferred[Catalog]:
-    """The catalog of the demo upstream; fails when the load reports any problem."""
+    """The catalog of the demo upstream (shared by every caller with the same settings); fails when the
+    load reports any problem. Treat it as read-only: ``invalidate()`` it only in a private one made with
+    ``load_demo``."""
+    key = repr((demo_tree[1], sorted(config_overrides.items())))
+    if key in _loaded:
+        return succeed(_loaded[key])
 
     def checked(result: tuple[Catalog, SyncReport]) -> Catalog:
         catalog, report = result
         if not report.ok:
             raise AssertionError("the demo catalog did not load cleanly:\n" + "\n".join(report.lines()))
+        _loaded[key] = catalog
         return catalog
 
     return load_demo(demo_tree, **config_overrides).addCallback(checked)
