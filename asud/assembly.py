@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from asud.build.pool import BuildPool
 from asud.build.queue import BuildQueue
 from asud.build.validate import RequestLimits
 from asud.catalog.service import CatalogService
@@ -73,8 +74,11 @@ def assemble(service: AsudService) -> AsudService:
         limits=RequestLimits.from_config(config),
     )
     service.app = app
+    pool = BuildPool(config, queue, records, files, fetcher, reactor=reactor, node=config.node_name())
     service.add_phase(Housekeeping(config, records=records, files=files, upgrade_checks=upgrade_checks,
+                                   imagebuilders=pool.pipeline.imagebuilders, packages=pool.pipeline.packages,
                                    clock=reactor))
+    service.add_phase(pool)
     service.resource = make_resource(app)
     if config.http.listen:
         site = make_site(service.resource, max_body_bytes=config.http.max_body_bytes,
