@@ -53,6 +53,12 @@ TAKE_BLOCK = 2.0
 RETRY_AFTER = 1.0
 
 
+class FinishedBuilds(Protocol):
+    """What the pool needs of the statistics (``asud.store.stats.StatsRecorder``)."""
+
+    def record_finished(self, record: BuildRecord) -> Deferred[bool]: ...
+
+
 class Builder(Protocol):
     """What the pool needs of a pipeline (:class:`BuildPipeline`)."""
 
@@ -118,6 +124,7 @@ class BuildPool(Service):
         pipeline: Builder | None = None,
         sink: LogSink | None = None,
         block: float = TAKE_BLOCK,
+        stats: FinishedBuilds | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -134,6 +141,8 @@ class BuildPool(Service):
         #: An extra sink for every build's lines and stages (live logs), besides ``build.log``.
         self.sink = sink
         self.block = block
+        #: Counts every finished build (``StatsRecorder``: durations, ``/api/manifest/<hash>``).
+        self.stats = stats
         self.slots = DeferredSemaphore(max(1, config.build.workers))
         #: image key → the build running in a slot
         self.builds: dict[str, _Running] = {}
@@ -272,6 +281,8 @@ class BuildPool(Service):
 
         A record that was not ours any more (``None``: another daemon took the build over after our lease
         lapsed) keeps its entry: the new owner holds it and acknowledges it."""
+        if record is not None and self.stats is not None:
+            self.stats.record_finished(record)  # never fails; not waited for
         if record is not None and record.bin_dir:
             try:
                 await deferToThreadPool(self.reactor, self.reactor.getThreadPool(), write_build_json,
