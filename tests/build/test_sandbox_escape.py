@@ -1,10 +1,11 @@
 """What a hostile ``defaults`` script or package script can do inside the build sandbox: nothing outside it.
 
-Package install scripts run inside ``make image``, i.e. inside bwrap, as whatever the ImageBuilder runs; a
-``defaults`` script is only copied into the image (it runs on the router at first boot, never on the
-server). Both are tried here: a script run in a real workspace the way ``make image`` runs package scripts
-(network, writes outside the workspace, ``chmod`` of a hard-linked cache file), and an end-to-end build
-whose ``defaults`` would phone home if it ever ran on the build host.
+Ported from sysup's tests/security/test_sandbox_escape.py. Package install scripts run inside
+``make image``, i.e. inside bwrap, as the build uid when the daemon is root; a ``defaults`` script is only
+copied into the image (it runs on the router at first boot, never on the server). Both are tried here: a
+script run in a real workspace the way ``make image`` runs package scripts (network, writes outside the
+workspace, ``chmod`` of a hard-linked cache file), and an end-to-end build by the pool whose ``defaults``
+would phone home if it ever ran on the build host.
 """
 
 from __future__ import annotations
@@ -14,27 +15,39 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
+import pytest_twisted
 
-from sysup.config import Settings
-from sysup.imagebuilders.sandbox import find_sandbox
-from sysup.imagebuilders.workspace import make_workspace
-from tests.api.live_server import live_server
+from asud.build.pool import BuildPool
+from asud.build.queue import BuildQueue
+from asud.build.request import parse_build_request
+from asud.build.sandbox import find_sandbox
+from asud.build.stages import BuildStatus
+from asud.build.validate import RequestLimits, validate_request
+from asud.build.workspace import make_workspace
+from asud.store.files import Store
+from asud.store.records import BuildRecords
+from asud.store.redis import Redis
+from tests.build.test_pool import eventually, sleep
+from tests.catalog.helpers import demo_config, demo_fetcher, load_demo_catalog
+from tests.store.support import redis
 from tests.support.requirements import require, require_executable
+from tests.support.upstream import demo_tree
 
-#: The uid builds run as when the worker is root.
+__all__ = ["demo_tree", "redis"]
+
+#: The uid builds run as when the daemon is root.
 BUILD_UID = 65534
 
 
 @pytest.fixture
 def open_dir() -> Iterator[Path]:
-    """A directory every user can traverse (as ``/var/lib/sysup`` is), unlike pytest's ``0700`` tmp dirs."""
-    path = Path(tempfile.mkdtemp(prefix="sysup-security-", dir="/tmp"))
+    """A directory every user can traverse (as ``/var/lib/asud`` is), unlike pytest's ``0700`` tmp dirs."""
+    path = Path(tempfile.mkdtemp(prefix="asud-security-", dir="/tmp"))
     path.chmod(0o711)
     try:
         yield path
@@ -109,17 +122,18 @@ echo fine > repositories.conf; echo copy=$?
 """
 
 
-def test_package_script_cannot_escape_the_build(open_dir: Path, listener: Listener) -> None:
+@pytest_twisted.ensureDeferred
+async def test_package_script_cannot_escape_the_build(open_dir: Path, listener: Listener) -> None:
     require_executable("bwrap", "bubblewrap")
-    require(os.geteuid() == 0, "the build uid is only used when the worker runs as root")
+    require(os.geteuid() == 0, "the build uid is only used when the daemon runs as root")
     ib_dir = _fake_cache(open_dir)
     outside = open_dir / "store" / "pwned"
     outside.parent.mkdir()
     sandbox = find_sandbox("bwrap", build_uid=BUILD_UID)
-    with make_workspace(ib_dir, open_dir / "workspaces") as workspace:
+    with await make_workspace(ib_dir, open_dir / "workspaces") as workspace:
         script = HOSTILE_SCRIPT.format(outside=outside, port=listener.port)
-        result = sandbox.run(["sh", "-c", script], workdir=workspace.path, writable=[workspace.path], env={},
-                             timeout=60, output_limit=1 << 20)
+        result = await sandbox.run(["sh", "-c", script], workdir=workspace.path, writable=[workspace.path],
+                                   env={}, timeout=60, output_limit=1 << 20)
         out = result.stdout
         assert (workspace.path / "whoami").read_text().strip() == str(BUILD_UID), result.stderr
         assert "chmod=1" in out and ("append=1" in out or "append=2" in out), out
@@ -133,20 +147,26 @@ def test_package_script_cannot_escape_the_build(open_dir: Path, listener: Listen
     assert (ib_dir / "Makefile").read_text() == "all:\n\t@true\n"
     assert (ib_dir / "scripts" / "tool.py").read_text() == "print('hi')\n"
     assert not (ib_dir / "Makefile").stat().st_mode & 0o222
-    time.sleep(0.3)
+    await sleep(0.3)
     assert listener.connections == 0
 
 
-def test_hostile_defaults_build_as_its_own_uid(
-    open_dir: Path, listener: Listener, security_settings: Settings
+@pytest_twisted.ensureDeferred
+async def test_hostile_defaults_build_as_its_own_uid(
+    open_dir: Path, listener: Listener, redis: Redis, demo_tree: Any
 ) -> None:
-    """A full build (real worker, bwrap, build uid) whose ``defaults`` tries the network and the host."""
+    """A full build (the pool, the pipeline, bwrap, the build uid) whose ``defaults`` tries the network
+    and the host."""
     require_executable("bwrap", "bubblewrap")
-    require(os.geteuid() == 0, "the build uid is only used when the worker runs as root")
-    from sysup.api.app import create_app
-    from sysup.builds.queue import start_embedded_consumer
-
-    settings = security_settings.model_copy(update={"data_dir": open_dir / "data", "sandbox": "bwrap"})
+    require(os.geteuid() == 0, "the build uid is only used when the daemon runs as root")
+    config = demo_config(demo_tree, data_dir=str(open_dir / "data"), requests={"allow_defaults": True},
+                         build={"sandbox": "bwrap", "sandbox_uid": BUILD_UID, "kill_grace": 1})
+    catalog = await load_demo_catalog(demo_tree)
+    queue = BuildQueue(redis, lease_timeout=config.build.lease_timeout)
+    await queue.ensure_group()
+    records = BuildRecords.from_config(redis, config)
+    pool = BuildPool(config, queue, records, Store(config.store_dir), demo_fetcher(), node="node-a",
+                     block=0.1)
     defaults = (
         "#!/bin/sh\n"
         f"wget -q -O- http://127.0.0.1:{listener.port}/pwned\n"
@@ -154,18 +174,17 @@ def test_hostile_defaults_build_as_its_own_uid(
         "echo pwned > /etc/pwned-by-defaults\n"
         "rm -rf /\n"
     )
-    consumer = start_embedded_consumer(settings)
+    body = {"version": "24.10.4", "target": "ath79/generic", "profile": "tplink,archer-c7-v5",
+            "packages": [], "defaults": defaults, "client": "security-tests/1"}
+    request = await validate_request(parse_build_request(body), catalog, RequestLimits.from_config(config))
+    await records.submit(request, client="security-tests/1")
+    await pool.start()
     try:
-        with live_server(create_app(settings)) as url:
-            body = {"version": "24.10.4", "target": "ath79/generic", "profile": "tplink,archer-c7-v5",
-                    "packages": [], "defaults": defaults, "client": "security-tests/1"}
-            response = httpx.post(f"{url}/api/v1/build", json=body, timeout=30)
-            deadline = time.monotonic() + 180
-            while response.status_code == 202 and time.monotonic() < deadline:
-                time.sleep(0.5)
-                response = httpx.get(f"{url}/api/v1/build/{response.json()['request_hash']}", timeout=30)
-            assert response.status_code == 200, response.text
+        await eventually(lambda: records.get(request.request_hash).addCallback(
+            lambda view: view.status.is_finished), timeout=180)
+        view = await records.get(request.request_hash)
+        assert view.status is BuildStatus.DONE, (view.detail, view.stderr[-2000:])
     finally:
-        consumer.stop()
+        await pool.stopService()
     assert listener.connections == 0
     assert not Path("/etc/pwned-by-defaults").exists()

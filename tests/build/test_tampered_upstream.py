@@ -1,6 +1,8 @@
 """A download server (or a man in the middle) that serves a tampered ImageBuilder tarball, ``sha256sums``,
 signature or package index: every variant is refused with ``SignatureError`` and nothing is cached.
 
+Ported from sysup's tests/security/test_tampered_upstream.py (same assertions) onto the asud caches.
+
 A copy of the demo tree's ath79 target and its ``base`` feed, served on 127.0.0.1, is tampered per test; the
 real ImageBuilder cache and package cache are pointed at it with the demo tree's signing key.
 """
@@ -9,23 +11,34 @@ from __future__ import annotations
 
 import gzip
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_twisted
 
+from asud.build.imagebuilders import ImageBuilderCache
+from asud.build.packages import PackageCache
+from asud.build.repositories import read_repositories
 from asud.errors import SignatureError, UpstreamError
+from asud.upstream.fetch import Fetcher
 from asud.upstream.usign import parse_public_key
-from sysup.imagebuilders.cache import ImageBuilderCache
-from sysup.imagebuilders.package_cache import PackageCache
-from sysup.imagebuilders.repository_list import read_repositories
-from sysup.upstream.fetch import Fetcher
-from tests.imagebuilders.factories import OTHER_KEY, serve, sign_dir
+from tests.build.factories import OTHER_KEY, serve, sign_dir
+from tests.support.upstream import demo_tree
+
+__all__ = ["demo_tree"]
 
 RELEASE = "releases/24.10.4"
 TARGET = "ath79/generic"
 FEED = f"{RELEASE}/packages/mips_24kc/base"
+
+
+@pytest_twisted.async_yield_fixture()
+async def fetcher() -> AsyncIterator[Fetcher]:
+    made = Fetcher(timeout=10, retries=0)
+    yield made
+    await made.close()
 
 
 @pytest.fixture
@@ -76,15 +89,15 @@ def _signature_missing(root: Path) -> None:
 @pytest.mark.parametrize(
     "tamper", [_tarball_bytes, _sums_follow_tarball, _foreign_signature, _signature_missing]
 )
-def test_tampered_imagebuilder_is_refused_and_not_cached(
-    mirror: tuple[Path, str, Any], tmp_path: Path, tamper: Callable[[Path], None]
+@pytest_twisted.ensureDeferred
+async def test_tampered_imagebuilder_is_refused_and_not_cached(
+    mirror: tuple[Path, str, Any], fetcher: Fetcher, tmp_path: Path, tamper: Callable[[Path], None]
 ) -> None:
     root, url, key = mirror
     tamper(root)
-    with Fetcher(timeout=10, retries=0) as fetcher:
-        cache = ImageBuilderCache(tmp_path / "ib", fetcher, 10**10)
-        with pytest.raises(UpstreamError) as refused:
-            cache.ensure(url, RELEASE, TARGET, [key])
+    cache = ImageBuilderCache(tmp_path / "ib", fetcher, 10**10)
+    with pytest.raises(UpstreamError) as refused:
+        await cache.ensure(url, RELEASE, TARGET, [key])
     assert isinstance(refused.value, SignatureError) or "signature" in refused.value.detail.lower() \
         or "sha256" in refused.value.detail.lower(), refused.value.detail
     assert cache.entries() == []
@@ -112,29 +125,31 @@ def _index_signature_missing(feed: Path) -> None:
 
 
 @pytest.mark.parametrize("tamper", [_index_changed, _index_signed_by_stranger, _index_signature_missing])
-def test_tampered_package_index_is_refused_and_not_cached(
-    mirror: tuple[Path, str, Any], tmp_path: Path, tamper: Callable[[Path], None]
+@pytest_twisted.ensureDeferred
+async def test_tampered_package_index_is_refused_and_not_cached(
+    mirror: tuple[Path, str, Any], fetcher: Fetcher, tmp_path: Path, tamper: Callable[[Path], None]
 ) -> None:
     root, url, key = mirror
     tamper(root / FEED)
     workspace = tmp_path / "ws"
     workspace.mkdir()
     (workspace / "repositories.conf").write_text(f"src/gz openwrt_base {url}/{FEED}\n")
-    with Fetcher(timeout=10, retries=0) as fetcher:
-        cache = PackageCache(tmp_path / "pkg", fetcher)
-        with pytest.raises(UpstreamError):
-            cache.prefetch_indexes(read_repositories(workspace), [key])
+    cache = PackageCache(tmp_path / "pkg", fetcher)
+    with pytest.raises(UpstreamError):
+        await cache.prefetch_indexes(read_repositories(workspace), [key])
     cached = [path for path in (tmp_path / "pkg").rglob("*") if path.is_file() and "Packages" in path.name]
     assert cached == []
 
 
-def test_untampered_mirror_is_accepted(mirror: tuple[Path, str, Any], tmp_path: Path) -> None:
+@pytest_twisted.ensureDeferred
+async def test_untampered_mirror_is_accepted(
+    mirror: tuple[Path, str, Any], fetcher: Fetcher, tmp_path: Path
+) -> None:
     """The control: the same copy, untouched, verifies and caches."""
     _root, url, key = mirror
     workspace = tmp_path / "ws"
     workspace.mkdir()
     (workspace / "repositories.conf").write_text(f"src/gz openwrt_base {url}/{FEED}\n")
-    with Fetcher(timeout=10, retries=0) as fetcher:
-        ib_cache = ImageBuilderCache(tmp_path / "ib", fetcher, 10**10)
-        assert ib_cache.ensure(url, RELEASE, TARGET, [key]).is_dir()
-        assert PackageCache(tmp_path / "pkg", fetcher).prefetch_indexes(read_repositories(workspace), [key])
+    ib_cache = ImageBuilderCache(tmp_path / "ib", fetcher, 10**10)
+    assert (await ib_cache.ensure(url, RELEASE, TARGET, [key])).is_dir()
+    assert await PackageCache(tmp_path / "pkg", fetcher).prefetch_indexes(read_repositories(workspace), [key])
