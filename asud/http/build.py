@@ -126,9 +126,11 @@ class BuildApi:
         client = client_name(build_request.client, user_agent)
         if build_request.client != client:
             build_request = attrs.evolve(build_request, client=client)
-        validated = await shielded(self._validate(build_request))
-        submission = self._submit(validated, identity, _stats_client(client, user_agent), replay_key)
-        return _as_answer(request, await shielded(submission))
+        stats_client = _stats_client(client, user_agent)
+        # Validation and submission are one chain: once a request is read, its build is asked for even if
+        # the client hangs up (LuCI will poll for it), and a submission is never cut in half.
+        work = self._validate(build_request).addCallback(self._submit, identity, stats_client, replay_key)
+        return _as_answer(request, await shielded(work))
 
     def _validate(self, build_request: BuildRequest) -> Deferred[Any]:
         from asud.build.validate import validate_request

@@ -15,6 +15,8 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from asud.errors import AsudError
+
 __all__ = ["shielded"]
 
 log = Logger()
@@ -28,7 +30,8 @@ def shielded(work: Deferred[T]) -> Deferred[T]:
     def relay(result: Any) -> None:
         if not shield.called:
             shield.callback(result)  # a Failure errbacks
-        elif isinstance(result, Failure):  # the route is gone: nobody else will see this
+        elif isinstance(result, Failure) and not result.check(AsudError):
+            # The route is gone, so nobody else will see this; an AsudError is an answer nobody waits for.
             log.failure("work finished after its request was cancelled", result)
         return None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.web.resource import IResource
 from twisted.web.server import Request, Site
 
@@ -66,6 +67,36 @@ class AsudSite(Site):
         super().__init__(resource, parsePOSTFormSubmission=False, **kwargs)
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
+        self._open: dict[Any, Deferred[None]] = {}
+
+    def buildProtocol(self, addr: Any) -> Any:
+        protocol = super().buildProtocol(addr)
+        if protocol is not None:
+            closed: Deferred[None] = Deferred()
+            self._open[protocol] = closed
+            lost = protocol.connectionLost
+
+            def connection_lost(reason: Any) -> None:
+                # Remembered until the connection closes, so a stopping daemon can close it (below).
+                self._open.pop(protocol, None)
+                lost(reason)
+                closed.callback(None)
+
+            protocol.connectionLost = connection_lost
+        return protocol
+
+    def close_connections(self) -> Deferred[None]:
+        """Close every open connection (kept-alive ones hold a 60 s idle timer); fires once all closed.
+
+        A stopping daemon calls it after it stopped listening: an embedding program's reactor, or the
+        next test, is then left with no connection and no timer of asud's.
+        """
+        waiting = list(self._open.values())
+        for protocol in list(self._open):
+            transport = getattr(protocol, "transport", None)
+            if transport is not None:
+                transport.loseConnection()
+        return DeferredList(waiting).addCallback(lambda _: None)
 
     def startFactory(self) -> None:
         # Twisted keeps the access log's date string fresh with a timer firing every second; without an
