@@ -117,6 +117,18 @@ class BuildPipeline:
         """Stop downloads and unpacks in progress (a stopping daemon)."""
         return self.imagebuilders.close()
 
+    def housekeeping(self) -> Deferred[None]:
+        """Trim the caches to ``[cache]``: least recently used package files (``package_max_bytes``) and
+        unused ImageBuilders (``imagebuilder_max_bytes``). For the daemon's periodic housekeeping."""
+        return Deferred.fromCoroutine(self._housekeeping())
+
+    async def _housekeeping(self) -> None:
+        freed = await self.packages.prune(self.config.cache.package_max_bytes)
+        evicted = await self.imagebuilders.evict()
+        if freed or evicted:
+            log.info("build caches trimmed: {freed} bytes of packages, {count} ImageBuilders", freed=freed,
+                     count=len(evicted))
+
     def build(self, job: Mapping[str, Any], *, sink: LogSink | None = None,
               may_store: StoreCheck | None = None) -> Deferred[BuildOutcome]:
         """Build ``job``; fails with an ``AsudError`` (its ``build.log`` stored) or ``CancelledError``.

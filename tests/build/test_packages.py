@@ -217,3 +217,19 @@ async def test_concurrent_builds_share_package_downloads(upstream, fetcher, tmp_
     assert len({str(path) for result in results for _, path in result.files["00-base"]}) == 2
     for name in ("busybox_1.36.1-r2_mips_24kc.ipk", "libubox20240329_2024.03.29-r1_mips_24kc.ipk"):
         assert counter[f"/{REL}/packages/mips_24kc/base/{name}"] == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_prune_drops_the_least_recently_used_files_first(fetcher, tmp_path: Path) -> None:
+    cache = PackageCache(tmp_path / "pkg", fetcher)
+    ages = {"old": 10_000, "older": 20_000, "fresh": 0}
+    for name, age in ages.items():
+        blob = cache.blob_path(hashlib.sha256(name.encode()).hexdigest())
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(b"x" * 100)
+        then = os.stat(blob).st_mtime - age
+        os.utime(blob, (then, then))
+    assert await cache.prune(150) == 200  # "older", then "old"; never the file used within the hour
+    left = [path for path in (tmp_path / "pkg" / "blobs").rglob("*") if path.is_file()]
+    assert [path.name for path in left] == [hashlib.sha256(b"fresh").hexdigest()]
+    assert await cache.prune(0) == 0

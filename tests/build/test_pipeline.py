@@ -183,3 +183,10 @@ async def test_unknown_distro(env: Env) -> None:
     job = {"distro": "nope", "image_key": "a" * 64, "bin_dir": "b" * 64}
     with pytest.raises(BuildError, match=r"^Unsupported distro: nope$"):
         await env.pipeline.build(job)
+
+
+@pytest_twisted.ensureDeferred
+async def test_housekeeping_keeps_what_fits(env: Env) -> None:
+    before = env.pipeline.imagebuilders.entries()
+    await env.pipeline.housekeeping()  # far below [cache] limits: nothing goes
+    assert env.pipeline.imagebuilders.entries() == before
