@@ -164,6 +164,8 @@ class BuildPool(Service):
         self.start().addErrback(lambda failure: log.failure("the build pool did not start", failure))
 
     def _begin(self) -> None:
+        if not self.running:  # stopped while the sandbox was being checked
+            return
         self._stopping = False
         self._loop = Deferred.fromCoroutine(self._take_loop())
         log.info("build pool: {workers} slot(s) on node {node}", workers=self.config.build.workers,
