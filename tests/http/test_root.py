@@ -85,3 +85,35 @@ async def test_unknown_paths_and_bad_encodings_are_json(server: LiveServer) -> N
     assert inner.status_code == 404 and inner.json()["status"] == 404
     status, body, _ = await raw_request(server, "GET", "/api/%c0%ae%c0%ae")
     assert status == 400 and b"Non-UTF-8" in body
+
+
+def test_the_longest_prefix_wins_and_exact_mounts_match_alone(bare_app: AsudApp) -> None:
+    from asud.http.root import MOUNTS, Mount
+
+    def owner(path: str) -> str | None:
+        for mount in sorted(MOUNTS, key=lambda m: -len(m.prefix)):
+            if mount.matches(path):
+                return f"{mount.module}:{mount.name}"
+        return None
+
+    assert owner("/api/v1/build/" + "0" * 64) == "asud.http.build:BuildApi"
+    assert owner("/api/v1/stats") == "asud.http.meta:MetaApi"
+    assert owner("/api/v1/stats/images") == "asud.http.stats:StatsApi"
+    assert owner("/api/v1/upgrade-check/x") == "asud.http.upgrades:UpgradeApi"
+    assert owner("/api/build-request") == "asud.http.legacy:LegacyApi"
+    assert owner("/api/distros") == "asud.http.legacy_catalog:LegacyCatalog"
+    assert owner("/") == "asud.http.web:WebPages"
+    assert owner("/apiary") is None and owner("/storefront") is None
+    assert Mount("/store", "m", "C").matches("/store") and not Mount("/", "m", "C", exact=True).matches("/x")
+
+
+def test_a_surface_not_written_yet_is_left_out_but_a_broken_one_stops_the_daemon(bare_app: AsudApp) -> None:
+    import pytest
+
+    from asud.http.root import Mount, make_resource
+
+    root = make_resource(bare_app, [Mount("/x", "asud.http.not_written_yet", "Nothing"),
+                                    Mount("/docs", "asud.http.docs", "Docs")])
+    assert [mount.prefix for mount, _ in root.surfaces] == ["/docs"]  # type: ignore[attr-defined]
+    with pytest.raises(ModuleNotFoundError):
+        make_resource(bare_app, [Mount("/x", "no_such_library_anywhere", "Nothing")])
