@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.task import LoopingCall, deferLater
+from twisted.internet.task import LoopingCall
 
 from asud.build.logsink import LogSink
 from asud.build.pipeline import BuildOutcome
@@ -30,28 +30,12 @@ from asud.store.files import Store
 from asud.store.records import BuildRecords
 from asud.store.redis import Redis
 from asud.store.reindex import BUILD_JSON
+from tests.build.support import eventually, sleep
 from tests.store.support import redis, validated
 from tests.support.redis import RedisProcess
 from tests.support.upstream import demo_tree
 
 __all__ = ["demo_tree", "redis"]
-
-
-def sleep(seconds: float) -> Deferred[None]:
-    return deferLater(reactor, seconds, lambda: None)  # type: ignore[arg-type]
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if isinstance(value, Deferred):
-            value = await value
-        if value:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await sleep(0.02)
 
 
 class ScriptedBuilder:

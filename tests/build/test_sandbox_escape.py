@@ -32,7 +32,7 @@ from asud.build.workspace import make_workspace
 from asud.store.files import Store
 from asud.store.records import BuildRecords
 from asud.store.redis import Redis
-from tests.build.test_pool import eventually, sleep
+from tests.build.support import eventually, sleep
 from tests.catalog.helpers import demo_config, demo_fetcher, load_demo_catalog
 from tests.store.support import redis
 from tests.support.requirements import require, require_executable
