@@ -74,7 +74,8 @@ def assemble(service: AsudService) -> AsudService:
         limits=RequestLimits.from_config(config),
     )
     service.app = app
-    pool = BuildPool(config, queue, records, files, fetcher, reactor=reactor, node=config.node_name())
+    pool = BuildPool(config, queue, records, files, fetcher, reactor=reactor, node=config.node_name(),
+                     stats=stats)
     service.add_phase(Housekeeping(config, records=records, files=files, upgrade_checks=upgrade_checks,
                                    imagebuilders=pool.pipeline.imagebuilders, packages=pool.pipeline.packages,
                                    clock=reactor))

@@ -247,7 +247,8 @@ class CatalogSettings:
 @attrs.frozen
 class UpstreamSettings:
     fetch_timeout: float = _duration_field(30.0, "one request to a download server")
-    fetch_retries: int = _field(3, "attempts per request", validator=_positive)
+    fetch_retries: int = _field(3, "retries of a failed request after the first attempt",
+                                validator=_at_least(0))
     max_concurrent: int = _field(8, "requests to download servers at once", validator=_positive)
 
 

@@ -66,6 +66,9 @@ class HttpListeners(Service):
         ports, self.ports = self.ports, []
         for port in ports:
             yield maybeDeferred(port.stopListening)
+        closing = getattr(self.site, "close_connections", None)
+        if closing is not None:
+            yield closing()
 
 
 class ResourceCleanup(Service):

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import pytest_twisted
 import treq
+from twisted.internet import reactor
 from twisted.internet.error import CannotListenError
+from twisted.web.client import HTTPConnectionPool
 
 from asud.config import Config
 from asud.service import makeService
@@ -91,3 +93,22 @@ def _twisted_version() -> str:
     from twisted import __version__
 
     return __version__
+
+
+@pytest_twisted.ensureDeferred
+async def test_stopping_closes_kept_alive_connections(demo_tree: DemoTree, tmp_path: Path) -> None:
+    """An idle keep-alive connection holds a server timer: a stopped daemon must leave neither behind."""
+    require_executable("redis-server")
+    service = makeService(daemon_config(demo_tree, tmp_path / "data"))
+    service.startService()
+    await service.started
+    port = service.getServiceNamed("http").ports[0].getHost().port
+    pool = HTTPConnectionPool(reactor, persistent=True)
+    try:
+        response = await treq.get(f"http://127.0.0.1:{port}/api/v1/stats", pool=pool)
+        await response.content()
+        assert service.getServiceNamed("http").site._open, "the connection is kept alive"
+        await service.stopService()
+        assert not service.getServiceNamed("http").site._open
+    finally:
+        await pool.closeCachedConnections()

@@ -67,22 +67,28 @@ class AsudSite(Site):
         super().__init__(resource, parsePOSTFormSubmission=False, **kwargs)
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
-        self._open: dict[Any, Deferred[None]] = {}
+        self._open: dict[Any, tuple[Any, Deferred[None]]] = {}
 
     def buildProtocol(self, addr: Any) -> Any:
         protocol = super().buildProtocol(addr)
-        if protocol is not None:
-            closed: Deferred[None] = Deferred()
-            self._open[protocol] = closed
-            lost = protocol.connectionLost
+        if protocol is None:
+            return None
+        # Each connection is remembered with its transport until it closes, so a stopping daemon can close
+        # it (below). Twisted's HTTP protocol is a proxy that does not show its transport: keep it here.
+        closed: Deferred[None] = Deferred()
+        make, lost = protocol.makeConnection, protocol.connectionLost
 
-            def connection_lost(reason: Any) -> None:
-                # Remembered until the connection closes, so a stopping daemon can close it (below).
-                self._open.pop(protocol, None)
-                lost(reason)
-                closed.callback(None)
+        def make_connection(transport: Any) -> None:
+            self._open[protocol] = (transport, closed)
+            make(transport)
 
-            protocol.connectionLost = connection_lost
+        def connection_lost(reason: Any) -> None:
+            self._open.pop(protocol, None)
+            lost(reason)
+            closed.callback(None)
+
+        protocol.makeConnection = make_connection
+        protocol.connectionLost = connection_lost
         return protocol
 
     def close_connections(self) -> Deferred[None]:
@@ -91,12 +97,10 @@ class AsudSite(Site):
         A stopping daemon calls it after it stopped listening: an embedding program's reactor, or the
         next test, is then left with no connection and no timer of asud's.
         """
-        waiting = list(self._open.values())
-        for protocol in list(self._open):
-            transport = getattr(protocol, "transport", None)
-            if transport is not None:
-                transport.loseConnection()
-        return DeferredList(waiting).addCallback(lambda _: None)
+        open_now = list(self._open.values())
+        for transport, _closed in open_now:
+            transport.loseConnection()
+        return DeferredList([closed for _transport, closed in open_now]).addCallback(lambda _: None)
 
     def startFactory(self) -> None:
         # Twisted keeps the access log's date string fresh with a timer firing every second; without an
