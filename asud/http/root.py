@@ -30,6 +30,8 @@ from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource, getChildForRequest
 
+from asud.errors import AsudError
+from asud.http.errors import answer_error
 from asud.http.plain_http import apply_status_in_body, wants_status_in_body
 from asud.http.responses import (
     CORS_HEADERS,
@@ -137,6 +139,15 @@ class Root(Resource):
         self.fast_path = fast_path
 
     def render(self, request: IRequest) -> bytes | int:
+        try:
+            return self._render(request)
+        except AsudError as error:  # raised before any surface answered (the fast path)
+            return answer_error(request, error)
+        except Exception:
+            log.failure("{method} {path} failed", method=request.method, path=request.path)
+            return error_answer(request, 500, "Internal Server Error")
+
+    def _render(self, request: IRequest) -> bytes | int:
         started = time.perf_counter()
         segments: list[bytes] = list(request.postpath or [b""])
         if self.fast_path is not None:

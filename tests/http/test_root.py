@@ -117,3 +117,26 @@ def test_a_surface_not_written_yet_is_left_out_but_a_broken_one_stops_the_daemon
     assert [mount.prefix for mount, _ in root.surfaces] == ["/docs"]  # type: ignore[attr-defined]
     with pytest.raises(ModuleNotFoundError):
         make_resource(bare_app, [Mount("/x", "no_such_library_anywhere", "Nothing")])
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_error_before_any_surface_is_json(bare_app: AsudApp) -> None:
+    from asud.errors import Unavailable
+
+    class Broken:
+        def answer(self, request: object, segments: object) -> bytes:
+            raise Unavailable("Redis is down")
+
+    class Crashing:
+        def answer(self, request: object, segments: object) -> bytes:
+            raise RuntimeError("a bug")
+
+    root = hello_root(bare_app)
+    root.fast_path = Broken()
+    unavailable = await StubClient(root).get("/api/x")
+    assert unavailable.status_code == 503 and unavailable.json()["detail"] == "Redis is down"
+    assert unavailable.headers["retry-after"] == "5"
+    root.fast_path = Crashing()
+    crashed = await StubClient(root).get("/api/x")
+    assert crashed.status_code == 500
+    assert crashed.json() == {"status": 500, "detail": "Internal Server Error"}
