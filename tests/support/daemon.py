@@ -1,0 +1,156 @@
+"""The real daemon as a child process: ``twist asud --config FILE``, as systemd and ``make demo`` run it.
+
+Use it where a test needs a server that answers while the test itself blocks (router clients in BusyBox,
+load generators), or where the process is the thing under test (signals, ``kill -9``, several daemons on
+one Redis). ``DaemonProcess.start()`` returns once the daemon logged "asud started"; ``url`` is its first
+listening address. Settings are written to a TOML file beside the data directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tests.support.upstream import DemoTree
+
+__all__ = ["DaemonProcess", "daemon_settings", "toml_text"]
+
+START_TIMEOUT = 60.0
+_LISTENING = re.compile(r"asud listening on \S+ \(IPv4Address\(type='TCP', host='([\d.]+)', port=(\d+)\)\)")
+_STARTED = "asud started"
+
+
+def toml_text(settings: Mapping[str, Any]) -> str:
+    """``settings`` (scalars, lists, nested tables) as a TOML document."""
+    lines: list[str] = []
+    tables: list[tuple[str, Mapping[str, Any]]] = []
+
+    def value(item: Any) -> str:
+        if isinstance(item, bool):
+            return "true" if item else "false"
+        if isinstance(item, int | float):
+            return repr(item)
+        if isinstance(item, str | Path):
+            return json.dumps(str(item))
+        if isinstance(item, list | tuple):
+            return "[" + ", ".join(value(element) for element in item) + "]"
+        if isinstance(item, Mapping):
+            return "{" + ", ".join(f"{json.dumps(str(k))} = {value(v)}" for k, v in item.items()) + "}"
+        raise TypeError(f"no TOML for {item!r}")
+
+    def walk(prefix: str, table: Mapping[str, Any]) -> None:
+        scalars = {key: item for key, item in table.items() if not isinstance(item, Mapping)}
+        if prefix:
+            lines.append(f"[{prefix}]")
+        lines.extend(f"{key} = {value(item)}" for key, item in scalars.items())
+        lines.append("")
+        for key, item in table.items():
+            if isinstance(item, Mapping):
+                tables.append((f"{prefix}.{key}" if prefix else key, item))
+        while tables:
+            name, nested = tables.pop(0)
+            walk(name, nested)
+
+    walk("", settings)
+    return "\n".join(lines)
+
+
+def daemon_settings(tree: DemoTree, data_dir: Path, **sections: Any) -> dict[str, Any]:
+    """Settings for a daemon on the demo upstream, listening on a free port of 127.0.0.1.
+
+    ``sections`` are merged into the defaults (``build={"workers": 2}``, ``redis={"url": …}``).
+    """
+    info, url = tree
+    settings: dict[str, Any] = {
+        "data_dir": str(data_dir),
+        "http": {"listen": ["tcp:0:interface=127.0.0.1"]},
+        "build": {"workers": 1},
+        "distros": {"openwrt": {"upstream_url": url, "public_keys": [info.public_key_text]}},
+    }
+    for name, section in sections.items():
+        if isinstance(section, Mapping) and isinstance(settings.get(name), dict):
+            settings[name] = {**settings[name], **section}
+        else:
+            settings[name] = section
+    return settings
+
+
+class DaemonProcess:
+    """One ``twist asud`` child; ``url`` (``http://127.0.0.1:PORT``) once started."""
+
+    def __init__(self, directory: Path, settings: Mapping[str, Any],
+                 env: Mapping[str, str] | None = None) -> None:
+        self.directory = directory
+        self.config_path = directory / "asud.toml"
+        self.log_path = directory / "asud.log"
+        self.settings = settings
+        self.env = env or {}
+        self.url = ""
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, timeout: float = START_TIMEOUT) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(toml_text(self.settings))
+        command = [sys.executable, "-m", "twisted", "--log-format=text", "asud", "--config",
+                   str(self.config_path)]
+        environ = {key: item for key, item in os.environ.items() if not key.startswith("ASUD_")}
+        environ.update(self.env)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as output:
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,
+                                            stderr=subprocess.STDOUT, env=environ, cwd=self.directory)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_text(offset)
+            if _STARTED in text:
+                found = _LISTENING.search(text)
+                self.url = f"http://{found.group(1)}:{found.group(2)}" if found else ""
+                return self.url
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"asud did not start:\n{self.log_text(offset)[-4000:]}")
+
+    def log_text(self, offset: int = 0) -> str:
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+    def signal(self, number: int) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, number)
+
+    def stop(self, timeout: float = 60.0) -> int | None:
+        """SIGTERM (systemd's stop) and wait; the exit status (negative: killed by that signal)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """``kill -9``: no clean-up at all (its builds stay pending in the queue)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
