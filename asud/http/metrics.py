@@ -6,8 +6,8 @@ same totals; the queue length, ImageBuilder cache and store sizes are read when 
 is measured in this process by :class:`LatencyHistogram` (Prometheus scrapes each daemon): the root
 resource calls its ``observe`` once per answered request, labelled by method, route template and status.
 
-Metric names and labels are those of the previous server (``sysup_…``, see :data:`PREFIX`), so existing
-dashboards and alerts keep working.
+Metric names are ``asud_…`` (:data:`PREFIX`); names and labels after the prefix are the first version's
+(``sysup_…``), so a dashboard moves over by renaming the prefix.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 #: Upper bounds (seconds) of the request-latency histogram.
 LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: First word of every metric name.
-PREFIX = "sysup"
+PREFIX = "asud"
 
 
 class LatencyHistogram:

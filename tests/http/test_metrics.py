@@ -37,38 +37,38 @@ async def test_metrics_after_the_script(scripted: Scripted) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     values = samples(response.text)
-    assert values["sysup_build_queue_length"] == 0
-    assert values["sysup_build_requests_total"] == 4
-    assert values["sysup_cache_hits_total"] == 1 and values["sysup_cache_misses_total"] == 3
-    assert values['sysup_builds_total{outcome="done"}'] == 1
-    assert values['sysup_builds_total{outcome="failed"}'] == 1
-    assert values["sysup_build_duration_seconds_count"] == 2
-    assert values['sysup_build_duration_seconds_bucket{le="+Inf"}'] == 2
-    assert values['sysup_build_duration_seconds_bucket{le="5"}'] == 2
-    assert values["sysup_imagebuilder_cache_bytes"] == 0
-    assert values["sysup_store_bytes"] == len("built\n")
+    assert values["asud_build_queue_length"] == 0
+    assert values["asud_build_requests_total"] == 4
+    assert values["asud_cache_hits_total"] == 1 and values["asud_cache_misses_total"] == 3
+    assert values['asud_builds_total{outcome="done"}'] == 1
+    assert values['asud_builds_total{outcome="failed"}'] == 1
+    assert values["asud_build_duration_seconds_count"] == 2
+    assert values['asud_build_duration_seconds_bucket{le="+Inf"}'] == 2
+    assert values['asud_build_duration_seconds_bucket{le="5"}'] == 2
+    assert values["asud_imagebuilder_cache_bytes"] == 0
+    assert values["asud_store_bytes"] == len("built\n")
     latency_count = (
-        'sysup_http_request_duration_seconds_count{method="POST",route="/api/v1/build",status="%s"}'
+        'asud_http_request_duration_seconds_count{method="POST",route="/api/v1/build",status="%s"}'
     )
     assert values[latency_count % "202"] == 2 and values[latency_count % "200"] == 1
     assert values[latency_count % "400"] == 1
     legacy = (
-        'sysup_http_request_duration_seconds_count{method="POST",route="/api/build-request",status="202"}'
+        'asud_http_request_duration_seconds_count{method="POST",route="/api/build-request",status="202"}'
     )
     assert values[legacy] == 1
     # every family has HELP and TYPE, and the histogram buckets are cumulative
     for family in re.findall(r"^# TYPE (\S+) ", response.text, re.M):
         assert f"# HELP {family} " in response.text
     bounds = [
-        value for name, value in values.items() if name.startswith("sysup_build_duration_seconds_bucket")
+        value for name, value in values.items() if name.startswith("asud_build_duration_seconds_bucket")
     ]
     assert bounds == sorted(bounds)
     # a scrape is counted too, under its route template, as is any other answer
     await scripted.client.get("/api/v1/stats/popular_targets")
     again = samples((await scripted.client.get("/metrics")).text)
-    assert again['sysup_http_request_duration_seconds_count{method="GET",route="/metrics",status="200"}'] >= 1
+    assert again['asud_http_request_duration_seconds_count{method="GET",route="/metrics",status="200"}'] >= 1
     route = '{method="GET",route="/api/v1/stats/popular_targets",status="200"}'
-    assert again["sysup_http_request_duration_seconds_count" + route] == 1
+    assert again["asud_http_request_duration_seconds_count" + route] == 1
 
 
 @pytest_twisted.ensureDeferred
@@ -86,9 +86,9 @@ def test_latency_buckets_are_cumulative_and_labels_escaped() -> None:
                           latency=histogram)
     values = samples(text)
     labels = 'method="GET",route="/a\\"b\\\\c",status="200"'
-    assert values[f'sysup_http_request_duration_seconds_bucket{{{labels},le="0.025"}}'] == 0
-    assert values[f'sysup_http_request_duration_seconds_bucket{{{labels},le="0.05"}}'] == 1
-    assert values[f'sysup_http_request_duration_seconds_bucket{{{labels},le="10"}}'] == 2
-    assert values[f'sysup_http_request_duration_seconds_bucket{{{labels},le="+Inf"}}'] == 2
-    assert values[f"sysup_http_request_duration_seconds_sum{{{labels}}}"] == 7.03
-    assert values['sysup_builds_total{outcome="done"}'] == 0
+    assert values[f'asud_http_request_duration_seconds_bucket{{{labels},le="0.025"}}'] == 0
+    assert values[f'asud_http_request_duration_seconds_bucket{{{labels},le="0.05"}}'] == 1
+    assert values[f'asud_http_request_duration_seconds_bucket{{{labels},le="10"}}'] == 2
+    assert values[f'asud_http_request_duration_seconds_bucket{{{labels},le="+Inf"}}'] == 2
+    assert values[f"asud_http_request_duration_seconds_sum{{{labels}}}"] == 7.03
+    assert values['asud_builds_total{outcome="done"}'] == 0
