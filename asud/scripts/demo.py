@@ -12,13 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 
@@ -80,6 +79,8 @@ class _Daemon(ProcessProtocol):
     def __init__(self) -> None:
         self.ended: Deferred[int] = Deferred()
         self.code: int | None = None
+        #: Set when the demo itself stops the daemon (its exit status is then no news).
+        self.stopping = False
 
     def processEnded(self, reason: Failure) -> None:
         error = reason.value
@@ -160,6 +161,8 @@ class DemoOptions(Command):
         if ready:
             _print_try(console, base)
         code = await daemon.ended
+        if daemon.stopping:
+            return 0  # Ctrl-C or SIGTERM: the demo stopped it
         if code:
             console.print(f"[red]the daemon (twist asud) ended with exit code {code}[/red]")
         return code
@@ -167,11 +170,12 @@ class DemoOptions(Command):
 
 def _stop(reactor: Any, process: Any, daemon: _Daemon) -> Deferred[int] | None:
     """SIGTERM to the daemon (it puts running builds back), SIGKILL after the grace; wait for its end."""
+    daemon.stopping = True  # even if it ended first: Ctrl-C in a terminal reaches both processes
     if daemon.code is not None:
         return None
     try:
         process.signalProcess("TERM")
-    except OSError:
+    except (OSError, ProcessExitedAlready):
         return None
     killer = reactor.callLater(STOP_GRACE, _kill, process)
 
@@ -184,8 +188,8 @@ def _stop(reactor: Any, process: Any, daemon: _Daemon) -> Deferred[int] | None:
 
 
 def _kill(process: Any) -> None:
-    with contextlib.suppress(OSError):
-        process.signalProcess(signal.SIGKILL)
+    with contextlib.suppress(OSError, ProcessExitedAlready):
+        process.signalProcess("KILL")
 
 
 async def _wait_until_ready(reactor: Any, base: str, daemon: _Daemon) -> bool:

@@ -1,5 +1,6 @@
 """``asud request`` end to end: the real command in a child process (spawned on the reactor), against a
-server that speaks the v1 build contract (``standin_server.py`` until the daemon builds end to end).
+server that speaks the v1 build contract (``standin_server.py``: every exit code) and against the real
+daemon (``building_daemon.py``: ``twist asud`` building with the miniature ImageBuilder).
 
 Exit codes: 0 done, 1 usage, 3 unreachable, 4 rejected, 5 build failed, 6 busy or timeout, 7 sha256.
 """
@@ -21,7 +22,11 @@ from twisted.internet.utils import getProcessOutputAndValue
 
 from asud.client.body import build_body, split_packages
 from asud.client.session import describe_detail
+from tests.client.building_daemon import building_daemon_url
 from tests.client.standin_server import StandIn, start_standin
+from tests.support.upstream import DemoTree, demo_tree, demo_upstream_url
+
+__all__ = ["demo_tree", "demo_upstream_url"]
 
 ASUD = [sys.executable, "-m", "asud"]
 DEVICE = ["--version", "24.10.5", "--target", "ath79/generic"]
@@ -55,10 +60,10 @@ async def standin() -> AsyncIterator[StandIn]:
     await state.port.stopListening()
 
 
-@pytest_twisted.ensureDeferred
-async def test_success_downloads_verified_images_and_manifest(standin: StandIn, tmp_path: Path) -> None:
+async def check_success(server: str, tmp_path: Path) -> None:
+    """A build downloaded and verified, then the same request again from the cache, as JSON."""
     out = tmp_path / "out"
-    result = await asud_request(standin.url, *C7, "--packages", "luci", "--out", str(out))
+    result = await asud_request(server, *C7, "--packages", "luci", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "Built 24.10.5 r29087-d9c5716d1d" in result.stderr
     images = sorted(out.glob("*.bin"))
@@ -72,9 +77,7 @@ async def test_success_downloads_verified_images_and_manifest(standin: StandIn, 
     assert all(" - " in line for line in lines)
 
     # the same request again, for scripts: answered from the cache, one JSON object on stdout
-    again = await asud_request(
-        standin.url, *C7, "--packages", "luci", "--out", str(tmp_path / "again"), "--json"
-    )
+    again = await asud_request(server, *C7, "--packages", "luci", "--out", str(tmp_path / "again"), "--json")
     assert again.returncode == 0, again.stderr
     answer = json.loads(again.stdout)
     assert answer["status"] == 200 and answer["version_code"] == "r29087-d9c5716d1d"
@@ -82,6 +85,36 @@ async def test_success_downloads_verified_images_and_manifest(standin: StandIn, 
         hashlib.sha256(path.read_bytes()).hexdigest() for path in images
     }
     assert Path(answer["manifest"]).read_text() == manifest.read_text()
+
+
+async def check_rejected(server: str, tmp_path: Path) -> None:
+    """A package the server does not know: exit 4 with its detail, nothing written."""
+    result = await asud_request(server, *C7, "--packages", "luci no-such-package", "--out", str(tmp_path))
+    assert result.returncode == 4
+    assert "Unknown package(s): no-such-package" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+    unknown = ["--version", "99.1.0", "--target", "ath79/generic", "--profile", "x"]
+    as_json = await asud_request(server, *unknown, "--json", "--out", str(tmp_path))
+    assert as_json.returncode == 4
+    failure = json.loads(as_json.stdout)
+    assert failure["error"] == "RequestRejected" and failure["status"] == 400
+    assert "99.1.0" in failure["detail"]
+
+
+async def check_failed(server: str, tmp_path: Path) -> None:
+    """Too much for a 4 MiB flash: exit 5 with the detail and the end of the build log."""
+    result = await asud_request(server, *DEVICE, "--profile", "tplink_tl-wr842n-v3", "--packages",
+                                "luci,python3-light", "--out", str(tmp_path))  # fmt: skip
+    assert result.returncode == 5, result.stderr
+    assert "Selected packages exceed device storage" in result.stderr
+    assert "is too big" in result.stderr
+    assert not list(tmp_path.glob("*.bin"))
+
+
+@pytest_twisted.ensureDeferred
+async def test_success_downloads_verified_images_and_manifest(standin: StandIn, tmp_path: Path) -> None:
+    await check_success(standin.url, tmp_path)
     # the server saw the client's name
     (build,) = standin.builds.values()
     assert build.body["client"].startswith("asud-request/") and build.body["diff_packages"] is False
@@ -89,29 +122,36 @@ async def test_success_downloads_verified_images_and_manifest(standin: StandIn, 
 
 @pytest_twisted.ensureDeferred
 async def test_rejected_request_exits_4_with_the_servers_detail(standin: StandIn, tmp_path: Path) -> None:
-    result = await asud_request(
-        standin.url, *C7, "--packages", "luci no-such-package", "--out", str(tmp_path)
-    )
-    assert result.returncode == 4
-    assert "Unknown package(s): no-such-package" in result.stderr
-    assert list(tmp_path.iterdir()) == []
-
-    unknown = ["--version", "99.1.0", "--target", "ath79/generic", "--profile", "x"]
-    as_json = await asud_request(standin.url, *unknown, "--json", "--out", str(tmp_path))
-    assert as_json.returncode == 4
-    failure = json.loads(as_json.stdout)
-    assert failure["error"] == "RequestRejected" and failure["status"] == 400
-    assert "99.1.0" in failure["detail"]
+    await check_rejected(standin.url, tmp_path)
 
 
 @pytest_twisted.ensureDeferred
 async def test_failed_build_exits_5_with_detail_and_log(standin: StandIn, tmp_path: Path) -> None:
-    result = await asud_request(standin.url, *DEVICE, "--profile", "tplink_tl-wr842n-v3", "--packages",
-                                "luci,python3-light", "--out", str(tmp_path))  # fmt: skip
-    assert result.returncode == 5, result.stderr
-    assert "Selected packages exceed device storage" in result.stderr
-    assert "is too big" in result.stderr
-    assert not list(tmp_path.glob("*.bin"))
+    await check_failed(standin.url, tmp_path)
+
+
+# -- the same against the real daemon: twist asud, bwrap builds of the miniature ImageBuilder -------------
+@pytest.fixture(scope="session")
+def daemon_url(tmp_path_factory: pytest.TempPathFactory, demo_tree: DemoTree) -> str:
+    return building_daemon_url(tmp_path_factory.mktemp("client-daemon"), demo_tree)
+
+
+@pytest.mark.slow
+@pytest_twisted.ensureDeferred
+async def test_daemon_success(daemon_url: str, tmp_path: Path) -> None:
+    await check_success(daemon_url, tmp_path)
+
+
+@pytest.mark.slow
+@pytest_twisted.ensureDeferred
+async def test_daemon_rejected(daemon_url: str, tmp_path: Path) -> None:
+    await check_rejected(daemon_url, tmp_path)
+
+
+@pytest.mark.slow
+@pytest_twisted.ensureDeferred
+async def test_daemon_failed_build(daemon_url: str, tmp_path: Path) -> None:
+    await check_failed(daemon_url, tmp_path)
 
 
 @pytest_twisted.ensureDeferred
