@@ -1,23 +1,45 @@
 """Per-client limits on build POSTs: a rate per minute (429 + Retry-After) and a bound on queued builds, by
-client address — the ``client`` field cannot be used to dodge them. Counters in Redis are shared by every API
-process."""
+client address — the ``client`` field cannot be used to dodge them. The limiter's own behaviour (counters
+shared by every daemon through Redis, failing open when Redis is down) is tested in
+``tests/store/test_rate_limit.py``; here the daemon answers real requests on a real socket.
+
+Requests claim another client address with ``X-Forwarded-For``, which asud trusts from loopback only (a
+reverse proxy on the same host).
+"""
 
 from __future__ import annotations
 
 import itertools
-import time
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from sysup.api.rate_limit import RedisRateLimiter
-from tests.scaleout.cluster import RedisServer
+from tests.support.daemon import DaemonProcess, daemon_settings
 from tests.support.requirements import require_executable
+from tests.support.upstream import DemoTree, demo_tree
+
+__all__ = ["demo_tree"]
 
 _SIZES = itertools.count(500)
+
+
+@pytest.fixture(scope="module")
+def limited_server(demo_tree: DemoTree, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A daemon that builds nothing (every accepted build stays queued), 3 POSTs a minute, 2 queued."""
+    require_executable("redis-server")
+    directory = tmp_path_factory.mktemp("limited")
+    settings = daemon_settings(demo_tree, directory / "data", build={"workers": 0},
+                               requests={"rate_limit_per_minute": 3, "max_pending_per_client": 2})
+    daemon = DaemonProcess(directory, settings)
+    daemon.start()
+    try:
+        yield daemon.url
+    finally:
+        daemon.stop()
 
 
 def body(**overrides: Any) -> dict[str, Any]:
@@ -25,30 +47,37 @@ def body(**overrides: Any) -> dict[str, Any]:
             "rootfs_size_mb": next(_SIZES), "client": "rate-tests/1", **overrides}
 
 
-def post(url: str, address: str, **overrides: Any) -> httpx.Response:
-    return httpx.post(f"{url}/api/v1/build", json=body(**overrides),
-                      headers={"X-Forwarded-For": address}, timeout=30)
+def post(url: str, address: str, document: dict[str, Any] | None = None,
+         **overrides: Any) -> tuple[int, dict[str, str], dict[str, Any]]:
+    request = urllib.request.Request(
+        f"{url}/api/v1/build", data=json.dumps(document or body(**overrides)).encode(),
+        headers={"Content-Type": "application/json", "X-Forwarded-For": address},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, dict(answer.headers), json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
 
 
-def assert_limited(response: httpx.Response) -> None:
-    assert response.status_code == 429, response.text
-    assert 1 <= int(response.headers["retry-after"]) <= 60
-    answer = response.json()
-    assert answer["status"] == 429 and isinstance(answer["detail"], str)
+def assert_limited(answer: tuple[int, dict[str, str], dict[str, Any]]) -> None:
+    status, headers, document = answer
+    assert status == 429, document
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    assert document["status"] == 429 and isinstance(document["detail"], str)
 
 
 def test_rate_per_minute_by_address(limited_server: str) -> None:
     # max_pending_per_client=2 would stop the third queued build, so the third POST repeats the first.
     first = body()
     for _ in range(2):
-        assert httpx.post(f"{limited_server}/api/v1/build", json=first,
-                          headers={"X-Forwarded-For": "203.0.113.7"}, timeout=30).status_code == 202
-    assert post(limited_server, "203.0.113.7", rootfs_size_mb=first["rootfs_size_mb"]).status_code == 202
+        assert post(limited_server, "203.0.113.7", first)[0] == 202
+    assert post(limited_server, "203.0.113.7", rootfs_size_mb=first["rootfs_size_mb"])[0] == 202
     # The fourth in a minute is refused, whatever the client calls itself.
     for name in ("rate-tests/1", "luci/other", "owut/9"):
         assert_limited(post(limited_server, "203.0.113.7", client=name))
     # Another address is not affected; an IPv6 neighbour in the same /64 counts as the same client.
-    assert post(limited_server, "198.51.100.9").status_code == 202
+    assert post(limited_server, "198.51.100.9")[0] == 202
     for suffix in ("1", "2", "3"):
         post(limited_server, f"2001:db8:1:2::{suffix}", rootfs_size_mb=first["rootfs_size_mb"])
     assert_limited(post(limited_server, "2001:db8:1:2::ffff"))
@@ -56,37 +85,9 @@ def test_rate_per_minute_by_address(limited_server: str) -> None:
 
 def test_queued_builds_per_client_are_bounded(limited_server: str) -> None:
     address = "192.0.2.44"
-    assert post(limited_server, address).status_code == 202
+    assert post(limited_server, address)[0] == 202
     kept = body()
-    assert httpx.post(f"{limited_server}/api/v1/build", json=kept, headers={"X-Forwarded-For": address},
-                      timeout=30).status_code == 202
+    assert post(limited_server, address, kept)[0] == 202
     assert_limited(post(limited_server, address))  # a third queued build of this client
     # A request for a build that already exists is never refused by the queue bound.
-    assert post(limited_server, "192.0.2.45", rootfs_size_mb=kept["rootfs_size_mb"]).status_code == 202
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    require_executable("redis-server")
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-def test_redis_counters_are_shared_by_api_processes(redis_url: str) -> None:
-    one, two = RedisRateLimiter(redis_url, 3), RedisRateLimiter(redis_url, 3)
-    window_left = 60 - time.time() % 60
-    if window_left < 2:  # do not straddle a window boundary
-        time.sleep(window_left + 0.1)
-    assert [one.hit("ip:192.0.2.1"), two.hit("ip:192.0.2.1"), one.hit("ip:192.0.2.1")] == [None] * 3
-    wait = two.hit("ip:192.0.2.1")
-    assert wait is not None and 1 <= wait <= 60
-    assert one.hit("ip:192.0.2.2") is None
-
-
-def test_redis_down_fails_open() -> None:
-    limiter = RedisRateLimiter("redis://127.0.0.1:1/0", 1)
-    assert limiter.hit("ip:192.0.2.1") is None and limiter.hit("ip:192.0.2.1") is None
+    assert post(limited_server, "192.0.2.45", rootfs_size_mb=kept["rootfs_size_mb"])[0] == 202
