@@ -19,9 +19,13 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 venv: $(VENV)/.installed
 
-## demo: build the synthetic upstream, serve it, start sysup against it and print the URLs (offline).
-demo: venv
-	$(BIN)/sysup demo --dir $(DEMO_DIR) --port $(DEMO_PORT) --upstream-port $(UPSTREAM_PORT)
+## demo: build the synthetic upstream, serve it, run the daemon (twist asud) against it, print the URLs (offline).
+## The system programs are checked first with the system python3 (they include python3-venv): installed when
+## running as root, otherwise the exact apt-get line is printed.
+demo:
+	$(PYTHON) -m asud.scripts.system_packages --venv
+	$(MAKE) venv
+	$(BIN)/asud demo --dir $(DEMO_DIR) --port $(DEMO_PORT) --upstream-port $(UPSTREAM_PORT)
 
 ## test: the whole test suite (CI=true makes tests that need a service, bwrap or Chromium fail instead of skip).
 test: venv

@@ -33,7 +33,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
-from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
 from twisted.web.error import SchemeNotSupported
 from twisted.web.iweb import IResponse
 
@@ -120,6 +120,11 @@ def _length(response: IResponse) -> int | None:
     return length if isinstance(length, int) else None
 
 
+class _QuietClientFactory(_HTTP11ClientFactory):
+    # The default logs "Starting/Stopping factory" for every upstream connection: noise in the daemon's log.
+    noisy = False
+
+
 class Fetcher:
     """Fetches upstream files with retries, bounds and conditional requests.
 
@@ -152,6 +157,7 @@ class Fetcher:
         self.backoff = backoff
         self.max_bytes = max_bytes
         self._pool = HTTPConnectionPool(self._reactor, persistent=persistent)
+        self._pool._factory = _QuietClientFactory
         self._pool.maxPersistentPerHost = max_concurrent
         self._client = HTTPClient(Agent(self._reactor, connectTimeout=timeout, pool=self._pool))
         self._semaphore = DeferredSemaphore(max(1, max_concurrent))
