@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from twisted.python import usage
 from asud.tap import Options
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The top-level packages setup.cfg installs.
+PACKAGES = [name for name in ("asud", "twisted", "sysup") if (ROOT / name).is_dir()]
 
 
 def test_options_read_config_and_repeatable_listen(tmp_path: Path) -> None:
@@ -36,10 +39,17 @@ def test_bad_setting_is_a_usage_error_naming_the_key(tmp_path: Path) -> None:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """asud installed the normal way (a wheel, not editable) into a directory of its own."""
     target = tmp_path_factory.mktemp("site")
+    # Built from a copy: setuptools writes build/ and *.egg-info into the tree it builds.
+    source = tmp_path_factory.mktemp("source")
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    for name in PACKAGES:
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc",
+                                                                                   "dropin.cache"))
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(ROOT)],
-        check=True, cwd=tmp_path_factory.mktemp("build"),
+         "--target", str(target), str(source)],
+        check=True, cwd=source,
     )
     assert (target / "twisted" / "plugins" / "asud_plugin.py").is_file()
     assert not (target / "twisted" / "plugins" / "__init__.py").exists()
