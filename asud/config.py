@@ -42,6 +42,7 @@ __all__ = [
     "RedisSettings",
     "RequestSettings",
     "RetentionSettings",
+    "StoreSettings",
     "UpgradePolicySettings",
     "UpstreamSettings",
     "load",
@@ -253,6 +254,15 @@ class UpstreamSettings:
 
 
 @attrs.frozen
+class StoreSettings:
+    """Where the files store is. Daemons of a cluster that answer for each other's builds share one
+    (DESIGN.md decision 5): a directory all of them mount, each with its own ``data_dir``."""
+
+    dir: str = _field("", "built images, build.json and build.log; empty: data_dir/store (relative: to "
+                          "the config file)")
+
+
+@attrs.frozen
 class ClusterSettings:
     node: str = _field("", "this daemon's name in a cluster; empty: host name and first port")
 
@@ -279,6 +289,7 @@ class Config:
     retention: RetentionSettings = attrs.field(factory=RetentionSettings)
     catalog: CatalogSettings = attrs.field(factory=CatalogSettings)
     upstream: UpstreamSettings = attrs.field(factory=UpstreamSettings)
+    store: StoreSettings = attrs.field(factory=StoreSettings)
     cluster: ClusterSettings = attrs.field(factory=ClusterSettings)
     distros: dict[str, DistroSettings] = attrs.field(factory=_default_distros)
 
@@ -300,7 +311,8 @@ class Config:
 
     @property
     def store_dir(self) -> Path:
-        return self.data_dir / "store"
+        """``[store] dir``, else ``data_dir/store``."""
+        return Path(self.store.dir) if self.store.dir else self.data_dir / "store"
 
     @property
     def workspace_dir(self) -> Path:
@@ -510,6 +522,13 @@ def environment_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return result
 
 
+def _anchor(table: dict[str, Any], key: str, directory: Path) -> None:
+    """A relative path ``table[key]`` from a file, made absolute from that file's ``directory``."""
+    value = table.get(key)
+    if isinstance(value, str) and value and not Path(value).is_absolute():
+        table[key] = str((directory / value).resolve())
+
+
 def config_file(path: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path | None:
     """The file to read: ``path``, else ``$ASUD_CONFIG``, else the system file when it exists."""
     if path is not None:
@@ -523,8 +542,8 @@ def load(path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, st
          **overrides: Any) -> Config:
     """The daemon's settings: TOML file, then ``ASUD_*`` variables, then ``overrides``.
 
-    Relative ``data_dir`` values in a file are taken relative to that file's directory, so a config file
-    and its data can move together (``make demo`` relies on this).
+    Relative ``data_dir`` and ``[store] dir`` values in a file are taken relative to that file's
+    directory, so a config file and its data can move together (``make demo`` relies on this).
     """
     environ = os.environ if environ is None else environ
     data: dict[str, Any] = {}
@@ -536,8 +555,9 @@ def load(path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, st
             raise ConfigError("", f"configuration file {source} does not exist") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError("", f"{source}: not valid TOML: {error}") from None
-        if isinstance(data.get("data_dir"), str) and not Path(data["data_dir"]).is_absolute():
-            data["data_dir"] = str((source.parent / data["data_dir"]).resolve())
+        _anchor(data, "data_dir", source.parent)
+        if isinstance(data.get("store"), dict):
+            _anchor(data["store"], "dir", source.parent)
     _merge(data, environment_overrides(environ))
     _merge(data, overrides)
     return structure(data)

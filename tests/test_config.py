@@ -61,6 +61,20 @@ def test_asud_config_variable_names_the_file(tmp_path: Path) -> None:
     assert config.load(environ={"ASUD_CONFIG": str(path)}).public_url == "https://asu.example"
 
 
+def test_store_dir_defaults_to_the_data_dir_and_may_be_shared(tmp_path: Path) -> None:
+    """``[store] dir``: one files store for several daemons, each with its own ``data_dir``."""
+    assert config.load(environ={}, data_dir=str(tmp_path)).store_dir == tmp_path / "store"
+    path = tmp_path / "node-a" / "asud.toml"
+    path.parent.mkdir()
+    path.write_text('data_dir = "data"\n[store]\ndir = "../shared-store"\n')
+    loaded = config.load(path, environ={})
+    assert loaded.data_dir == (tmp_path / "node-a" / "data").resolve()
+    assert loaded.store_dir == (tmp_path / "shared-store").resolve()  # relative to the file
+    assert loaded.imagebuilder_dir == loaded.data_dir / "imagebuilders"  # the caches stay the node's own
+    shared = config.load(path, environ={"ASUD_STORE__DIR": "/srv/asud/store"})
+    assert shared.store_dir == Path("/srv/asud/store")
+
+
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
