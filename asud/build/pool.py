@@ -36,7 +36,7 @@ from asud.build.pipeline import BuildOutcome, BuildPipeline, StoreCheck
 from asud.build.queue import BuildQueue, QueueEntry
 from asud.build.stages import BuildStage
 from asud.config import Config
-from asud.errors import AsudError, BuildError
+from asud.errors import AsudError, BuildError, Unavailable
 from asud.store.build_record import BuildRecord
 from asud.store.files import Store
 from asud.store.records import BuildRecords
@@ -260,6 +260,13 @@ class BuildPool(Service):
                 return
             await stages.written
             await self._hand_back(entry)
+            return
+        except Unavailable as error:
+            # Redis was away when the build asked it something (may it store its files?): not the build's
+            # fault, so no failure is recorded. The record stays started and the entry pending; after the
+            # lease a daemon (this one too) claims the entry and builds it again. Nothing is lost.
+            log.warn("build {key}: Redis unavailable ({error}); left to be taken again after the lease",
+                     key=key, error=error)
             return
         except AsudError as error:
             await stages.written
