@@ -1,34 +1,41 @@
-"""Real processes for the scale-out fault tests: our own Redis, a pausable TCP proxy in front of PostgreSQL,
-and ``sysup serve --no-worker`` / ``sysup worker`` subprocesses sharing one ``sysup.toml``.
+"""Real processes for the scale-out fault tests: one private ``redis-server`` (append-only, as asud's own
+one is), one files store shared through ``[store] dir``, and ``twist asud`` daemons on both.
 
-Nothing here touches the machine's shared Redis (6379) or stops the shared PostgreSQL: each test starts its
-own ``redis-server`` on a free port, and "PostgreSQL down" is the proxy refusing and cutting connections.
+Each daemon is a ``tests.support.daemon.DaemonProcess`` with a data directory of its own (ImageBuilder and
+package caches, workspaces), a node name of its own (``[cluster] node``: the name it takes work from the
+queue under and writes on the build records) and short leases, so a dead daemon's build is taken over
+within seconds. :func:`redis_command` reads the shared state the way the daemons write it (build records,
+the queue) without a Redis client library: the tests count builds there, as sysup's counted rows.
+
+Nothing here touches the machine's shared Redis (6379): the server listens on a unix socket only, and the
+daemons on ports of 127.0.0.1 they pick themselves.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
+from tests.support.daemon import DaemonProcess, daemon_settings, http_call
+from tests.support.redis import RedisProcess
+from tests.support.upstream import DemoTree
 
-SYSUP = Path(sys.executable).with_name("sysup")
+__all__ = [
+    "DONE", "IN_PROGRESS", "LEASE_RENEW", "LEASE_TIMEOUT", "Cluster", "Poller", "build_body", "redis_command",
+    "submit", "wait_for",
+]
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+#: Short leases so a dead daemon's build is taken over within seconds.
+LEASE_TIMEOUT = 3.0
+LEASE_RENEW = 1.0
+#: Answers a polling client may see while a build is on its way: queued/started, then done.
+IN_PROGRESS, DONE = 202, 200
+#: What a poller records for a daemon that does not answer at all.
+NO_ANSWER = 0
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -43,203 +50,175 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
         time.sleep(interval)
 
 
-class RedisServer:
-    """``redis-server --save ""`` on its own port; ``restart()`` keeps the port (and loses the data)."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-             "no", "--daemonize", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        wait_for(self._answers, 10, "redis-server to accept connections")
-
-    def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as connection:
-                connection.sendall(b"PING\r\n")
-                return connection.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
-
-    def restart(self, down_for: float = 0.0) -> None:
-        self.stop()
-        time.sleep(down_for)
-        self.start()
+# -- Redis, read directly ------------------------------------------------------------------------------
+def _read_reply(stream: Any) -> Any:
+    line = stream.readline()
+    if not line:
+        raise ConnectionError("redis-server closed the connection")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        raise RuntimeError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        size = int(rest)
+        if size < 0:
+            return None
+        data = stream.read(size + 2)
+        return data[:-2].decode()
+    if kind == b"*":
+        count = int(rest)
+        return None if count < 0 else [_read_reply(stream) for _ in range(count)]
+    raise RuntimeError(f"unexpected reply from redis-server: {line!r}")
 
 
-class PausableProxy:
-    """A TCP proxy on 127.0.0.1 in front of ``target``. ``pause()`` cuts every open connection and refuses
-    new ones (what clients see when a database host goes away); ``resume()`` accepts again."""
+def redis_command(socket_path: Path, *args: str | int, timeout: float = 5.0) -> Any:
+    """One command over the unix socket (RESP2), its reply as str/int/list/None; a blocking call for
+    test threads (never the daemons' own client)."""
+    parts = [str(arg).encode() for arg in args]
+    payload = b"".join([f"*{len(parts)}\r\n".encode(),
+                        *(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts)])
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(timeout)
+        connection.connect(str(socket_path))
+        connection.sendall(payload)
+        with connection.makefile("rb") as stream:
+            return _read_reply(stream)
 
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = free_port()
-        self._paused = threading.Event()
-        self._closing = threading.Event()
-        self._lock = threading.Lock()
-        self._open: list[socket.socket] = []
-        self._listener: socket.socket | None = None
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._listen()
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
-        self._thread.start()
+# -- the client's side -----------------------------------------------------------------------------------
+def build_body(rootfs_size_mb: int, **overrides: Any) -> dict[str, Any]:
+    """A small ath79 build of the demo tree; each ``rootfs_size_mb`` is a different image (and build)."""
+    body: dict[str, Any] = {
+        "version": "24.10.4",
+        "target": "ath79/generic",
+        "profile": "tplink,archer-c7-v5",
+        "packages": [],
+        "rootfs_size_mb": rootfs_size_mb,
+        "client": "scaleout-tests/1",
+    }
+    body.update(overrides)
+    return body
 
-    def _listen(self) -> None:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        listener.settimeout(0.2)
-        self._listener = listener
 
-    def _accept_loop(self) -> None:
-        while not self._closing.is_set():
+def submit(url: str, body: dict[str, Any], *, refused: list[int] | None = None, timeout: float = 60.0) -> str:
+    """POST ``body`` as a router does: on 503/529 wait ``Retry-After`` and ask again (each such status is
+    appended to ``refused``); the request hash of the 202/200 answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = http_call(f"{url}/api/v1/build", body)
+        if answer.status in (IN_PROGRESS, DONE):
+            return str(answer.json()["request_hash"])
+        assert answer.status in (503, 529), (answer.status, answer.body)
+        if refused is not None:
+            refused.append(answer.status)
+        assert time.monotonic() < deadline, f"still refused after {timeout:.0f} s"
+        time.sleep(float(answer.header("Retry-After") or 1))
+
+
+class Poller(threading.Thread):
+    """GETs ``/api/v1/build/<hash>`` every ``interval`` s until 200 (or anything but 202), keeping every
+    status seen. A daemon that does not answer is recorded as ``0``."""
+
+    def __init__(self, urls: list[str], request_hash: str, *, interval: float = 0.2,
+                 timeout: float = 120.0) -> None:
+        super().__init__(daemon=True)
+        self.urls, self.request_hash = urls, request_hash
+        self.interval, self.timeout = interval, timeout
+        self.statuses: list[int] = []
+        self.final: dict[str, Any] | None = None
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        turn = 0
+        while time.monotonic() < deadline:
+            url = self.urls[turn % len(self.urls)]
+            turn += 1
             try:
-                client, _ = self._listener.accept()  # type: ignore[union-attr]
-            except (TimeoutError, OSError):
-                continue
-            if self._paused.is_set():
-                client.close()
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
+                answer = http_call(f"{url}/api/v1/build/{self.request_hash}", timeout=10)
             except OSError:
-                client.close()
+                self.statuses.append(NO_ANSWER)
+                time.sleep(self.interval)
                 continue
-            with self._lock:
-                self._open += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            self.statuses.append(answer.status)
+            if answer.status != IN_PROGRESS:
+                self.final = answer.json()
+                return
+            time.sleep(self.interval)
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                with contextlib.suppress(OSError):
-                    end.shutdown(socket.SHUT_RDWR)
+    def result(self) -> int:
+        """The last status seen, after waiting for the poller to finish."""
+        self.join(self.timeout + 10)
+        return self.statuses[-1] if self.statuses else -1
 
-    def pause(self) -> None:
-        self._paused.set()
-        with self._lock:
-            for connection in self._open:
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-                connection.close()
-            self._open.clear()
 
-    def resume(self) -> None:
-        self._paused.clear()
+# -- the cluster -------------------------------------------------------------------------------------------
+class Cluster:
+    """What one test runs: the Redis and store every daemon shares, and the daemons started."""
+
+    def __init__(self, root: Path, redis: RedisProcess, tree: DemoTree) -> None:
+        self.root = root
+        self.redis = redis
+        self.tree = tree
+        self.store_dir = root / "store"
+        self.daemons: list[DaemonProcess] = []
+
+    def settings(self, name: str, *, workers: int = 1, **sections: Any) -> dict[str, Any]:
+        """A daemon's settings: the shared Redis and store, its own data directory and node name."""
+        defaults: dict[str, Any] = {
+            "redis": {"url": self.redis.url},
+            "store": {"dir": str(self.store_dir)},
+            "cluster": {"node": name},
+            "build": {"workers": workers, "lease_timeout": LEASE_TIMEOUT,
+                      "lease_renew_interval": LEASE_RENEW},
+            "requests": {"max_pending_jobs": 1000, "max_pending_per_client": 1000},
+        }
+        for section, values in sections.items():
+            defaults[section] = {**defaults.get(section, {}), **values}
+        return daemon_settings(self.tree, self.root / name / "data", **defaults)
+
+    def daemon(self, name: str, *, workers: int = 1, **sections: Any) -> DaemonProcess:
+        """Start ``twist asud`` as node ``name`` (again, with the same data directory, after a stop)."""
+        process = DaemonProcess(self.root / name, self.settings(name, workers=workers, **sections))
+        self.daemons.append(process)
+        process.start()
+        return process
+
+    def command(self, *args: str | int) -> Any:
+        return redis_command(self.redis.socket_path, *args)
+
+    def keys(self, pattern: str) -> list[str]:
+        found: list[str] = []
+        cursor = "0"
+        while True:
+            cursor, batch = self.command("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+            found += batch
+            if cursor == "0":
+                return sorted(set(found))
+
+    def builds(self) -> list[dict[str, str]]:
+        """Every build record (one per image key), as Redis holds it."""
+        records = []
+        for key in self.keys("asud:build:*"):
+            flat = self.command("HGETALL", key)
+            records.append(dict(zip(flat[::2], flat[1::2], strict=True)))
+        return records
+
+    def statuses(self) -> list[str]:
+        return sorted(record["status"] for record in self.builds())
+
+    def started_by(self, node: str) -> list[dict[str, str]]:
+        """Builds ``node`` is running now (by the records)."""
+        return [record for record in self.builds()
+                if record["status"] == "started" and record.get("node") == node]
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {daemon.directory.name} ---\n{daemon.log_text()[-4000:]}"
+                         for daemon in self.daemons)
 
     def close(self) -> None:
-        self._closing.set()
-        self.pause()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._listener is not None:
-            self._listener.close()
-
-
-def write_config(path: Path, values: dict[str, Any], distro: dict[str, Any]) -> Path:
-    """A ``sysup.toml`` with ``values`` at the top level and ``[distros.openwrt]`` = ``distro``."""
-
-    def toml_value(value: Any) -> str:
-        return json.dumps(value)  # strings, numbers, booleans and lists of strings are the same in TOML
-
-    lines = [f"{key} = {toml_value(value)}" for key, value in values.items()]
-    lines.append("[distros.openwrt]")
-    lines += [f"{key} = {toml_value(value)}" for key, value in distro.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-class SysupProcess:
-    """One ``sysup`` subprocess (its output goes to a log file beside the config)."""
-
-    def __init__(self, name: str, argv: list[str], config: Path, *, port: int | None = None) -> None:
-        self.name, self.argv, self.config, self.port = name, argv, config, port
-        self.log_path = config.parent / f"{name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def start(self) -> SysupProcess:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("SYSUP_")}
-        env["SYSUP_CONFIG"] = str(self.config)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen([str(SYSUP), *self.argv], env=env, stdout=log, stderr=log,
-                                        cwd=self.config.parent)
-        log.close()
-        if self.port is not None:
-            wait_for(self._ready, 60, f"{self.name} to answer on port {self.port}", interval=0.2)
-        return self
-
-    def _ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log()}")
-        try:
-            return httpx.get(f"{self.url}/json/v1/overview.json", timeout=2).status_code < 600
-        except httpx.HTTPError:
-            return False
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
-
-    def kill(self) -> None:
-        """``kill -9``: no cleanup, no goodbye."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        """A normal stop (SIGTERM, then SIGKILL after 10 s)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-
-def api(config: Path, name: str = "api") -> SysupProcess:
-    port = free_port()
-    return SysupProcess(name, ["serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port)], config,
-                        port=port)
-
-
-def worker(config: Path, name: str = "worker", threads: int = 1) -> SysupProcess:
-    return SysupProcess(name, ["worker", "--workers", str(threads)], config)
+        for daemon in self.daemons:
+            daemon.kill()
+        self.redis.stop()

@@ -15,13 +15,17 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from tests.support.upstream import DemoTree
 
-__all__ = ["DaemonProcess", "daemon_settings", "toml_text"]
+__all__ = ["DaemonProcess", "HttpAnswer", "daemon_settings", "http_call", "toml_text"]
 
 START_TIMEOUT = 60.0
 _LISTENING = re.compile(r"asud listening on \S+ \(IPv4Address\(type='TCP', host='([\d.]+)', port=(\d+)\)\)")
@@ -149,8 +153,46 @@ class DaemonProcess:
                 self.process.wait()
         return self.process.returncode
 
+    def wait(self, timeout: float = 60.0) -> int | None:
+        """Wait for the process to end (after :meth:`signal`); its exit status (``None``: still running)."""
+        if self.process is None:
+            return None
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def kill(self) -> None:
         """``kill -9``: no clean-up at all (its builds stay pending in the queue)."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+@attrs.frozen
+class HttpAnswer:
+    """One answer of :func:`http_call`: status, headers (case-insensitive names) and body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((value for key, value in self.headers.items() if key.lower() == wanted), None)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http_call(url: str, body: Any = None, *, method: str | None = None, timeout: float = 30.0) -> HttpAnswer:
+    """A blocking request (JSON ``body`` → POST) for tests that talk to a daemon from their own thread;
+    an error status is an answer, not an exception (a refused connection raises ``OSError``)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return HttpAnswer(answer.status, dict(answer.headers), answer.read())
+    except urllib.error.HTTPError as error:
+        return HttpAnswer(error.code, dict(error.headers), error.read())
