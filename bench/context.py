@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asud.demo.generator import Scale
-from bench.processes import Server
+from bench.daemon import Daemon
 from bench.world import World
+
+__all__ = ["ADD_ONS", "FULL", "PROFILE", "TARGET", "TINY", "VERSION", "Context", "Mode"]
 
 
 @dataclass(frozen=True)
@@ -17,14 +19,21 @@ class Mode:
     """Sizes of one run: ``FULL`` is what the targets are stated for, ``TINY`` keeps the suite alive."""
 
     name: str
-    #: wrk duration and the number of alternating runs whose median is quoted.
+    #: wrk duration and the number of alternating runs (daemon, ceiling) whose medians are quoted.
     wrk_seconds: float
     wrk_runs: int
     wrk_connections: int
-    impossible_requests: int
+    wrk_threads: int
+    #: wrk duration of each run of the 30 MB download figure (GET and HEAD, daemon and ceiling).
+    store_seconds: float
+    store_mb: int
+    #: The invalid-selection figure: wrk with this many connections for this long.
+    invalid_seconds: float
+    invalid_connections: int
     overhead_runs: int
     concurrent_requests: int
     queue_builds: int
+    burst_builds: int
     catalog_scale: Scale
 
 
@@ -33,10 +42,15 @@ FULL = Mode(
     wrk_seconds=10,
     wrk_runs=3,
     wrk_connections=32,
-    impossible_requests=1000,
+    wrk_threads=2,
+    store_seconds=5,
+    store_mb=30,
+    invalid_seconds=10,
+    invalid_connections=20,
     overhead_runs=3,
     concurrent_requests=100,
     queue_builds=20,
+    burst_builds=20,
     catalog_scale="real",
 )
 TINY = Mode(
@@ -44,10 +58,15 @@ TINY = Mode(
     wrk_seconds=1,
     wrk_runs=1,
     wrk_connections=8,
-    impossible_requests=20,
+    wrk_threads=2,
+    store_seconds=1,
+    store_mb=2,
+    invalid_seconds=1,
+    invalid_connections=4,
     overhead_runs=1,
     concurrent_requests=10,
     queue_builds=2,
+    burst_builds=2,
     catalog_scale="demo",
 )
 
@@ -87,11 +106,11 @@ def _package_sets() -> Iterator[list[str]]:
 
 @dataclass
 class Context:
-    """The world, the main server and what earlier figures leave for later ones."""
+    """The world, the main daemon and what earlier figures leave for later ones."""
 
     mode: Mode
     world: World
-    server: Server
+    daemon: Daemon
     profile: bool = False
     #: Set by the cold-build figure: the request body and hash of a finished build.
     finished_body: dict[str, Any] | None = None

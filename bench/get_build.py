@@ -1,98 +1,56 @@
-"""GET ``/api/v1/build/<hash>`` of a finished build against a bare FastAPI endpoint serving the same bytes.
-
-Both servers run as one uvicorn process each (uvloop + httptools); wrk runs alternate between them so both
-see the same background load, and the medians and their ratio come from the same run.
-"""
+"""GET ``/api/v1/build/<hash>`` of a finished build against a bare ``twisted.web`` ``Resource`` answering
+the same bytes with the same headers (``bench.bare``), one process each, the same wrk settings."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-import httpx
-
+from bench.ceilings import alternate, bare_resource
+from bench.client import Http
 from bench.context import Context
 from bench.load import WrkRun, wrk
-from bench.machine import loadavg
-from bench.processes import Server, free_port, start_server
 from bench.profile import profiled
-from bench.results import Figure, median
+from bench.results import Figure
 
-#: Targets of the issue.
-MIN_RATIO = 0.70
-MIN_RPS = 7500.0
-
-
-def bare_server(body_file: Path, log: Path) -> Server:
-    """``bench.bare_app`` under uvicorn, one process, no access log."""
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench.bare_app:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    return start_server(
-        argv,
-        port=port,
-        ready_path="/api/v1/build/ready",
-        log=log,
-        env={"BENCH_BARE_BODY": str(body_file)},
-        cwd=Path(__file__).resolve().parents[1],
-    )
+#: Target of issue 15: this share of the bare Resource, same run, same load generator.
+MIN_RATIO = 0.90
 
 
 def run(context: Context) -> Figure:
     mode = context.mode
     figure = Figure(
         "GET /api/v1/build/<hash>, finished build",
-        f"wrk, 1 thread, {mode.wrk_connections} connections, {mode.wrk_seconds:.0f} s per run, "
-        f"{mode.wrk_runs} runs alternating with a bare FastAPI endpoint (`bench/bare_app.py`, the same "
-        "pre-rendered JSON bytes from memory, one uvicorn process); medians and their ratio. Server: one "
-        "`sysup serve --no-access-log` process with one embedded build worker (idle).",
-        f"≥ {MIN_RATIO:.0%} of bare and ≥ {MIN_RPS:,.0f} req/s",
+        f"wrk -t{mode.wrk_threads} -c{mode.wrk_connections}, {mode.wrk_seconds:.0f} s per run, "
+        f"{mode.wrk_runs} runs alternating with the ceiling: a bare `twisted.web` `Resource` "
+        "(`bench/bare.py`, `isLeaf`, no access log) answering the daemon's body bytes with the daemon's "
+        "headers from memory, in its own process; medians and their ratio. Daemon: one `twist asud` "
+        "process, access log off, one build slot (idle), its own redis-server.",
+        f"≥ {MIN_RATIO:.2f} x bare Resource",
     )
     if context.finished_hash is None:
         figure.value = "skipped: no finished build (cold build failed)"
         figure.met = False
         return figure
-    url = f"{context.server.url}/api/v1/build/{context.finished_hash}"
-    answer = httpx.get(url, timeout=10)
-    body_file = context.world.work / "finished-build.json"
-    body_file.write_bytes(answer.content)
-    figure.details.append(f"answer: {answer.status_code}, {len(answer.content):,} bytes of JSON")
-    ours: list[WrkRun] = []
-    bare: list[WrkRun] = []
-    with bare_server(body_file, context.world.logs / "bare.log") as yardstick:
-        bare_url = f"{yardstick.url}/api/v1/build/{context.finished_hash}"
-        assert httpx.get(bare_url, timeout=10).content == answer.content
-        for number in range(mode.wrk_runs):
-            figure.details.append(f"run {number + 1}: load average before {loadavg()}")
-            ours.append(wrk(url, seconds=mode.wrk_seconds, connections=mode.wrk_connections))
-            bare.append(wrk(bare_url, seconds=mode.wrk_seconds, connections=mode.wrk_connections))
-            figure.details.append(f"run {number + 1} sysup: {ours[-1].describe()}")
-            figure.details.append(f"run {number + 1} bare:  {bare[-1].describe()}")
-    rps = median([run.requests_per_second for run in ours])
-    bare_rps = median([run.requests_per_second for run in bare])
-    ratio = rps / bare_rps if bare_rps else 0.0
-    errors = sum(run.bad_responses + run.socket_errors for run in ours)
-    figure.value = f"{rps:,.0f} req/s = {ratio:.2f} x bare ({bare_rps:,.0f} req/s)"
-    figure.met = ratio >= MIN_RATIO and rps >= MIN_RPS and errors == 0
-    if errors:
-        figure.details.append(f"{errors} bad responses or socket errors in the sysup runs")
-    if context.profile:
-        figure.details += profiled(
-            context.server, lambda: wrk(url, seconds=mode.wrk_seconds, connections=mode.wrk_connections)
+    path = f"/api/v1/build/{context.finished_hash}"
+    url = context.daemon.url + path
+    with Http(context.daemon.url) as client:
+        answer = client.get(path)
+    if answer.status != 200:
+        raise RuntimeError(f"GET {path} answered {answer.status}")
+    figure.details.append(f"answer: {answer.status}, {len(answer.body):,} bytes of JSON")
+
+    def load(target: str) -> WrkRun:
+        return wrk(
+            target, seconds=mode.wrk_seconds, connections=mode.wrk_connections, threads=mode.wrk_threads
         )
+
+    with bare_resource(answer, context.world.work, "bare-get") as bare:
+        with Http(bare.url) as client:
+            assert client.get(path).body == answer.body
+        compared = alternate(mode.wrk_runs, lambda: load(url), lambda: load(bare.url + path), figure.details)
+    figure.value = f"{compared.ours_rps:,.0f} req/s = {compared.ratio:.2f} x bare"
+    figure.ceiling = f"bare Resource {compared.bare_rps:,.0f} req/s"
+    figure.met = compared.ratio >= MIN_RATIO and compared.errors == 0
+    if compared.errors:
+        figure.details.append(f"{compared.errors} bad responses or socket errors in the daemon's runs")
+    if context.profile:
+        figure.details += profiled(context.daemon.pid, lambda: load(url))
     return figure

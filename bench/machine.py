@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
@@ -53,26 +54,28 @@ def _wrk_version() -> str:
     return text[0] if text else "unknown"
 
 
+def _redis_version() -> str:
+    try:
+        run = subprocess.run(
+            ["redis-server", "--version"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "not installed"
+    found = re.search(r"v=(\S+)", run.stdout)
+    return found.group(1) if found else "unknown"
+
+
 def describe() -> list[str]:
-    """Markdown lines: date, machine, CPU count, memory, Python and the versions that matter for speed."""
-    packages = (
-        "sysup",
-        "fastapi",
-        "starlette",
-        "uvicorn",
-        "uvloop",
-        "httptools",
-        "orjson",
-        "sqlalchemy",
-        "huey",
-        "pydantic",
-    )
+    """Markdown lines: date, machine, CPU model and count, memory, Python and the versions that matter."""
+    packages = ("asud", "twisted", "klein", "treq", "txredisapi", "attrs", "werkzeug")
     return [
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {platform.node()}, {platform.platform()}",
         f"- CPU: {_cpu_model()}, {os.cpu_count()} logical CPUs; memory {_memory()}",
-        f"- Python {platform.python_version()}; "
-        + ", ".join(f"{name} {_version(name)}" for name in packages),
-        f"- load generator: {_wrk_version()}; the server under test is one `sysup serve` process",
+        f"- Python {platform.python_version()} ({platform.python_implementation()}); "
+        + ", ".join(f"{name} {_version(name)}" for name in packages)
+        + f"; redis-server {_redis_version()}",
+        f"- load generator: {_wrk_version()} (and the bench's own clients where wrk cannot); the daemon "
+        "under test is one `twist asud` process (access log off) with its own redis-server",
         f"- load average at start (1/5/15 min): {loadavg()}",
     ]

@@ -1,20 +1,30 @@
-"""The processes under test: each server runs as its own process so the load generator never shares its GIL.
+"""The processes a run starts: each server is its own process, so the load generator never shares its GIL.
 
-Every process is started by this module, remembered, and stopped by its own pid (terminate, then kill).
+Every child is started here with its output in a log file, dies with the bench if the bench is killed
+(``PR_SET_PDEATHSIG``), and is stopped by its own pid (SIGTERM, then SIGKILL).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import httpx
+__all__ = ["Child", "free_port", "read_rss_mb", "start_child"]
+
+_PR_SET_PDEATHSIG = 1
+# Resolved here, in the parent: between fork and exec the child only calls it.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with_parent() -> None:
+    _prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 def free_port() -> int:
@@ -24,94 +34,88 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@dataclass
-class Server:
-    """A started server process and the URL it answers on."""
+def read_rss_mb(pid: int) -> tuple[float, float]:
+    """``(current, peak)`` resident memory of ``pid`` in MB (``VmRSS``, ``VmHWM`` of /proc/PID/status)."""
+    values = {"VmRSS": 0.0, "VmHWM": 0.0}
+    try:
+        text = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    except OSError:
+        return 0.0, 0.0
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        if name in values:
+            values[name] = int(rest.split()[0]) / 1024  # kB
+    return values["VmRSS"], values["VmHWM"]
 
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM (uvicorn shuts down gracefully), SIGKILL if it is still there after ``timeout``."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=timeout)
+class Child:
+    """A started child process writing to ``log``; ``started_at`` is its ``time.time()`` at spawn."""
 
-    def __enter__(self) -> Server:
+    def __init__(self, process: subprocess.Popen[bytes], log: Path, started_at: float) -> None:
+        self.process = process
+        self.log = log
+        self.started_at = started_at
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+    def wait_for(
+        self, found: Callable[[str], re.Match[str] | bool | None], *, timeout: float, what: str
+    ) -> re.Match[str] | bool:
+        """Poll the log until ``found(text)`` is truthy; an exit or the timeout is an error."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = found(self.log_text())
+            if result:
+                return result
+            if not self.running():
+                raise RuntimeError(f"{what} exited with {self.process.returncode}; see {self.log}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"{what} not ready within {timeout:.0f} s; see {self.log}")
+            time.sleep(0.02)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM (a clean stop), SIGKILL if it is still there after ``timeout``; the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout)
+        return self.process.returncode
+
+    def __enter__(self) -> Child:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-def start_server(
-    argv: Sequence[str],
-    *,
-    port: int,
-    ready_path: str,
-    log: Path,
-    env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-    timeout: float = 60.0,
-) -> Server:
-    """Start ``argv`` and wait until ``GET ready_path`` on ``port`` answers anything below 500."""
+def start_child(
+    argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Child:
+    """Start ``argv`` with stdout and stderr into ``log`` (a file: nobody has to drain a pipe)."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("ASUD_")}
+    environ.update(env or {})
+    started_at = time.time()
     with log.open("wb") as output:
         process = subprocess.Popen(
-            list(argv), stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=cwd
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=environ,
+            cwd=cwd,
+            preexec_fn=_die_with_parent,
         )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{argv[0]} exited with {process.returncode}; see {log}")
-        try:
-            if httpx.get(server.url + ready_path, timeout=2).status_code < 500:
-                return server
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise TimeoutError(f"{argv[0]} did not answer within {timeout:.0f} s; see {log}")
-        time.sleep(0.1)
-
-
-@dataclass(frozen=True)
-class Finished:
-    """A command run to its end: wall time, exit status and its own peak resident memory."""
-
-    seconds: float
-    returncode: int
-    peak_rss_mb: float
-
-
-def run_measured(
-    argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None, timeout: float = 300.0
-) -> Finished:
-    """Run ``argv`` to completion; the peak RSS is the child's own (``wait4`` rusage), not this process's."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            list(argv), stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-        )
-        deadline = started + timeout
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                process.kill()
-                pid, status, usage = os.wait4(process.pid, 0)
-                break
-            time.sleep(0.02)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.monotonic() - started
-    # ru_maxrss is in KiB on Linux.
-    return Finished(seconds, process.returncode, usage.ru_maxrss / 1024)
+    return Child(process, log, started_at)

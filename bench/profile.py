@@ -1,7 +1,8 @@
-"""Where a server process spends its time under load: py-spy samples, summarised as text for results.md.
+"""Where the daemon spends its time under load: py-spy samples, summarised as text for results.md.
 
-Only with ``python -m bench --profile``: sampling costs CPU on a two-core machine, so the profile is taken
-in an extra load run after the measured ones and never changes a figure.
+Only with ``python -m bench --profile`` and when py-spy is installed (it is not a dependency): sampling
+costs CPU on a two-core machine, so the profile is taken in an extra load run after the measured ones and
+never changes a figure.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.processes import Server
-
 #: How many functions each summary lists.
 TOP = 12
 
@@ -28,7 +27,8 @@ def _py_spy() -> str | None:
 
 
 def summarise(raw: str, top: int = TOP) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-    """Top functions by own time and by inclusive time (shares of all samples) from py-spy raw output."""
+    """Top functions by own time, and asud's own functions by inclusive time (shares of all samples), from
+    py-spy's raw output."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
@@ -41,7 +41,7 @@ def summarise(raw: str, top: int = TOP) -> tuple[list[tuple[str, float]], list[t
         total += count
         own[frames[-1]] += count
         for frame in set(frames):
-            if "(sysup/" in frame:
+            if "(asud/" in frame:
                 inclusive[frame] += count
     if not total:
         return [], []
@@ -52,8 +52,8 @@ def summarise(raw: str, top: int = TOP) -> tuple[list[tuple[str, float]], list[t
     return shares(own), shares(inclusive)
 
 
-def profiled(server: Server, load: Callable[[], Any], seconds: float = 10.0) -> list[str]:
-    """Run ``load()`` while py-spy samples ``server``; markdown lines with the top functions."""
+def profiled(pid: int, load: Callable[[], Any], seconds: float = 10.0) -> list[str]:
+    """Run ``load()`` while py-spy samples process ``pid``; markdown lines with the top functions."""
     py_spy = _py_spy()
     if py_spy is None:
         return ["profile: py-spy is not installed (`pip install py-spy`)"]
@@ -63,7 +63,7 @@ def profiled(server: Server, load: Callable[[], Any], seconds: float = 10.0) -> 
             py_spy,
             "record",
             "--pid",
-            str(server.process.pid),
+            str(pid),
             "--duration",
             str(round(seconds)),
             "--rate",
@@ -85,9 +85,9 @@ def profiled(server: Server, load: Callable[[], Any], seconds: float = 10.0) -> 
         raw = output.read_text(encoding="utf-8") if output.exists() else ""
     own, inclusive = summarise(raw)
     if not own:
-        return ["profile: py-spy recorded nothing (it needs ptrace permission on the server process)"]
+        return ["profile: py-spy recorded nothing (it needs ptrace permission on the daemon process)"]
     lines = ["profile (py-spy, extra run) — own time:"]
     lines += [f"  {share:5.1%} `{frame}`" for frame, share in own]
-    lines.append("profile — inclusive time of sysup's own functions:")
+    lines.append("profile — inclusive time of asud's own functions:")
     lines += [f"  {share:5.1%} `{frame}`" for frame, share in inclusive]
     return lines

@@ -1,4 +1,4 @@
-"""What one figure measured, and ``results.md`` rendered from all of them."""
+"""What one figure measured against its target and its ceiling, and ``results.md`` rendered from all."""
 
 from __future__ import annotations
 
@@ -20,12 +20,18 @@ class Figure:
     value: str = "not measured"
     #: ``True``/``False`` against the target; ``None`` when the target is "report" only.
     met: bool | None = None
+    #: The yardstick measured in the same run ("bare Resource 7,480 req/s"), "-" for absolute targets.
+    ceiling: str = "-"
+    #: ``False`` for a figure this daemon cannot be measured on yet (its ``value`` says why); not a miss.
+    measured: bool = True
     #: Extra lines under the figure's own heading: per-run numbers, splits, load average, profiles.
     details: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def verdict(self) -> str:
+        if not self.measured:
+            return "not measured"
         if self.met is None:
             return "reported"
         return "met" if self.met else "**MISSED**"
@@ -45,16 +51,22 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
-def render(figures: Sequence[Figure], header: Sequence[str], notes: Sequence[str] = ()) -> str:
-    """``results.md``: the machine header, the table of figures against targets, then each method."""
-    lines = ["# sysup benchmark results", "", *header, ""]
-    lines += [
-        "| figure | value | target | verdict |",
-        "|---|---|---|---|",
+def table(figures: Sequence[Figure]) -> list[str]:
+    """The markdown table: each figure with its target, value, ceiling and verdict."""
+    lines = [
+        "| figure | target | value | ceiling (same run) | verdict |",
+        "|---|---|---|---|---|",
     ]
     for figure in figures:
-        lines.append(f"| {figure.name} | {figure.value} | {figure.target} | {figure.verdict} |")
-    lines.append("")
+        lines.append(
+            f"| {figure.name} | {figure.target} | {figure.value} | {figure.ceiling} | {figure.verdict} |"
+        )
+    return lines
+
+
+def render(figures: Sequence[Figure], header: Sequence[str], notes: Sequence[str] = ()) -> str:
+    """``results.md``: the machine header, the table of figures against targets, then each method."""
+    lines = ["# asud benchmark results", "", *header, "", *table(figures), ""]
     lines += list(notes)
     for figure in figures:
         lines += ["", f"## {figure.name}", "", f"**Method.** {figure.method}", ""]

@@ -1,54 +1,64 @@
-"""The system under test, set up once per run: the demo download tree served on 127.0.0.1, a ``sysup.toml``
-that trusts it, a synced catalog, and ``sysup serve`` processes started on demand.
+"""What a run sets up once: the demo download tree served on 127.0.0.1 and one data directory for the
+daemons of the build figures, started on demand.
 
 Everything lives under one work directory (fresh per run unless ``--work-dir`` is given), so the first
-build of the run is a cold one: its ImageBuilder is downloaded, verified and unpacked.
+build of the run is a cold one: its ImageBuilder is downloaded, verified and unpacked. Daemons of the
+build figures share the data directory one after the other (never two at once: each runs its own
+``redis-server`` there), so later ones find the ImageBuilder warm.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
-import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from asud.demo.generator import TreeInfo, generate_tree
-from bench.processes import Server, free_port, run_measured, start_server
-from sysup.demo_upstream.demo import write_demo_config
+from bench.daemon import Daemon
+from bench.redis_probe import RedisProbe
+from bench.upstream import Upstream, serve_upstream
+
+__all__ = ["World", "build_world", "daemon_settings"]
 
 #: Limits far above what the figures send, so no figure is answered 529.
-_SERVER_ENV = {"SYSUP_MAX_PENDING_JOBS": "100000", "SYSUP_MAX_PENDING_PER_CLIENT": "100000"}
+_LIMITS = {"max_pending_jobs": 100000, "max_pending_per_client": 100000}
 
 
-def sysup_command() -> str:
-    """The ``sysup`` entry point of the interpreter running the bench (the project's virtualenv)."""
-    beside = Path(sys.executable).parent / "sysup"
-    return str(beside) if beside.exists() else shutil.which("sysup") or "sysup"
-
-
-def upstream_server(root: Path, logs: Path, port: int | None = None) -> Server:
-    """``sysup demo-upstream serve root`` on ``port`` (a free one by default)."""
-    port = port or free_port()
-    return start_server(
-        [sysup_command(), "demo-upstream", "serve", str(root), "--port", str(port)],
-        port=port,
-        ready_path="/.versions.json",
-        log=logs / f"upstream-{root.name}.log",
-    )
+def daemon_settings(
+    data_dir: Path,
+    upstream_url: str,
+    public_key: str,
+    *,
+    workers: int,
+    sandbox: str,
+    **sections: dict[str, Any],
+) -> dict[str, Any]:
+    """Settings of a bench daemon (access log off, as behind a reverse proxy that logs)."""
+    settings: dict[str, Any] = {
+        "data_dir": str(data_dir),
+        "http": {"access_log": False},
+        "build": {"workers": workers, "sandbox": sandbox},
+        "requests": dict(_LIMITS),
+        "distros": {"openwrt": {"upstream_url": upstream_url, "public_keys": [public_key]}},
+    }
+    for name, section in sections.items():
+        settings[name] = {**settings.get(name, {}), **section}
+    return settings
 
 
 @dataclass
 class World:
-    """The demo upstream, its served URL and a configured sysup data directory."""
+    """The demo upstream, its URL and the daemons started on it."""
 
     work: Path
     tree: TreeInfo
-    upstream: Server
-    config: Path
+    upstream: Upstream
     sandbox: str
-    servers: list[Server] = field(default_factory=list)
+    tree_seconds: float
+    daemons: list[Daemon] = field(default_factory=list)
 
     @property
     def logs(self) -> Path:
@@ -56,82 +66,53 @@ class World:
 
     @property
     def data_dir(self) -> Path:
-        return self.config.parent / "data"
+        return self.work / "asud" / "data"
 
-    @property
-    def env(self) -> dict[str, str]:
-        return {"SYSUP_CONFIG": str(self.config), **_SERVER_ENV}
-
-    def sync(self) -> float:
-        """``sysup sync`` (migrates, then fills the catalog); its wall time in seconds."""
-        finished = run_measured([sysup_command(), "sync"], log=self.logs / "sync.log", env=self.env)
-        if finished.returncode != 0:
-            raise RuntimeError(f"sysup sync failed; see {self.logs / 'sync.log'}")
-        return finished.seconds
-
-    def serve(self, *, workers: int = 1, name: str = "serve", access_log: bool = True) -> Server:
-        """One ``sysup serve`` process (uvloop + httptools) with ``workers`` embedded build threads."""
-        port = free_port()
-        argv = [
-            sysup_command(),
-            "serve",
-            "--port",
-            str(port),
-            "--config",
-            str(self.config),
-            "--workers",
-            str(workers),
-        ]
-        if not access_log:
-            argv.append("--no-access-log")
-        server = start_server(
-            argv,
-            port=port,
-            ready_path="/api/v1/build/ready-probe",
-            log=self.logs / f"{name}.log",
-            env=self.env,
+    def start_daemon(self, *, workers: int = 1, name: str = "asud") -> Daemon:
+        """A daemon on the shared data directory with ``workers`` build slots (started; stop it yourself
+        or leave it to :meth:`close`)."""
+        settings = daemon_settings(
+            self.data_dir, self.upstream.url, self.tree.public_key_text, workers=workers, sandbox=self.sandbox
         )
-        self.servers.append(server)
-        return server
+        daemon = Daemon(self.work / "asud", settings, name=name)
+        self.daemons.append(daemon)
+        return daemon.start()
 
-    def database(self) -> sqlite3.Connection:
-        """A read connection to the server's SQLite database (to count builds and watch their stages)."""
-        connection = sqlite3.connect(f"file:{self.data_dir / 'sysup.db'}?mode=ro", uri=True, timeout=10)
-        connection.execute("PRAGMA busy_timeout = 10000")
-        return connection
+    def stop_daemon(self, daemon: Daemon) -> None:
+        daemon.stop()
+        if daemon in self.daemons:
+            self.daemons.remove(daemon)
 
-    def count_builds(self) -> int:
-        with self.database() as connection:
-            return int(connection.execute("SELECT count(*) FROM builds").fetchone()[0])
+    def redis(self, daemon: Daemon) -> RedisProbe:
+        return RedisProbe(daemon.redis_socket)
 
     def imagebuilder_dir(self, version: str, target: str) -> Path:
-        """The unpacked ImageBuilder of ``version``/``target`` in the server's cache (after a build)."""
-        for info in sorted((self.data_dir / "imagebuilders" / "entries").glob("*/.targetinfo.json")):
-            about = json.loads(info.read_text(encoding="utf-8"))
-            if about.get("version_number") == version and about.get("target") == target:
-                return info.parent
-        raise FileNotFoundError(f"no unpacked ImageBuilder for {version} {target} under {self.data_dir}")
+        """The unpacked ImageBuilder of ``version``/``target`` in the daemons' cache (after a build)."""
+        wanted = f"-{version}-{target.replace('/', '-')}."
+        entries = self.data_dir / "imagebuilders" / "entries"
+        for meta in sorted(entries.glob("*.json")):
+            about = json.loads(meta.read_text(encoding="utf-8"))
+            if wanted in str(about.get("name", "")) and (entries / meta.stem).is_dir():
+                return entries / meta.stem
+        raise FileNotFoundError(f"no unpacked ImageBuilder for {version} {target} under {entries}")
 
     def close(self) -> None:
-        for server in reversed(self.servers):
-            server.stop()
-        self.servers.clear()
+        for daemon in reversed(self.daemons):
+            daemon.stop()
+        self.daemons.clear()
         self.upstream.stop()
 
 
 def build_world(work: Path) -> World:
-    """Generate the demo tree, serve it, write the configuration and sync the catalog."""
+    """Serve an empty directory, then generate the demo tree into it with the server's URL."""
     logs = work / "logs"
-    port = free_port()
-    tree = generate_tree(work / "upstream", seed=1, base_url=f"http://127.0.0.1:{port}")
-    upstream = upstream_server(tree.root, logs, port)
+    upstream = serve_upstream(work / "upstream", logs / "upstream.log")
     try:
+        started = time.perf_counter()
+        tree = generate_tree(work / "upstream", seed=1, base_url=upstream.url)
+        seconds = time.perf_counter() - started
         sandbox = "bwrap" if shutil.which("bwrap") else "none"
-        (work / "sysup").mkdir(parents=True, exist_ok=True)
-        config = write_demo_config(work / "sysup", upstream.url, tree.public_key_text, sandbox)
-        world = World(work=work, tree=tree, upstream=upstream, config=config, sandbox=sandbox)
-        world.sync()
     except BaseException:
         upstream.stop()
         raise
-    return world
+    return World(work=work, tree=tree, upstream=upstream, sandbox=sandbox, tree_seconds=seconds)
