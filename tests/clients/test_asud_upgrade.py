@@ -8,10 +8,10 @@ import json
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.clients.router import CLIENT, FakeRouter
+from tests.support.daemon import http_call
 from tests.support.requirements import require_executable
 
 BOARD = "/recorded/ubus-call-system-board.json"
@@ -78,7 +78,7 @@ def test_upgrade_requests_polls_downloads_verifies_and_flashes(router: FakeRoute
     # the flashed file is the server's image, byte for byte
     urls = [call["argv"][-1] for call in router.calls("uclient-fetch")]
     status_url = [url for url in urls if "/api/v1/build/" in url][-1]
-    answer = httpx.get(status_url.split("?")[0]).json()
+    answer = http_call(status_url.split("?")[0]).json()
     (chosen,) = [entry for entry in answer["images"] if entry["name"] == Path(image).name]
     flashed = hashlib.sha256(router.file(image).read_bytes()).hexdigest()
     assert flashed == chosen["sha256"] == flash_call["sha256"]

@@ -8,10 +8,10 @@ import hashlib
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.clients.router import FakeRouter
+from tests.support.daemon import http_call
 from tests.support.requirements import require_executable
 
 REVISION = "r32175-4b3c52d1e9"
@@ -84,7 +84,7 @@ def test_download_and_upgrade_rebuild_the_installed_set(router: FakeRouter, buil
     image = flash_call["argv"][-1]
     assert test_call["argv"] == ["--test", image] and flash_call["argv"] == [image]
     # the flashed file is the server's image of that build (the same request, answered from its cache)
-    answer = httpx.post(f"{building_url}/api/v1/build", json=build).json()
+    answer = http_call(f"{building_url}/api/v1/build", build).json()
     (chosen,) = [entry for entry in answer["images"] if entry["name"] == Path(image).name]
     flashed = hashlib.sha256(router.file(image).read_bytes()).hexdigest()
     assert flashed == chosen["sha256"] == flash_call["sha256"]
