@@ -15,7 +15,7 @@ from asud.tap import Options
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The top-level packages setup.cfg installs.
-PACKAGES = [name for name in ("asud", "twisted", "sysup") if (ROOT / name).is_dir()]
+PACKAGES = ["asud", "twisted"]
 
 
 def test_options_read_config_and_repeatable_listen(tmp_path: Path) -> None:
@@ -53,6 +53,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert (target / "twisted" / "plugins" / "asud_plugin.py").is_file()
     assert not (target / "twisted" / "plugins" / "__init__.py").exists()
+    for data in ("asud/http/openapi.json", "asud/http/templates/builder.html", "asud/http/static/style.css",
+                 "asud/demo/imagebuilder/Makefile", "asud/demo/imagebuilder/scripts/mini-imagebuilder.py"):
+        assert (target / data).is_file(), f"{data} is not installed"
     return target
 
 

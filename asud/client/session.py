@@ -4,7 +4,7 @@ manifest.
 Progress is reported through callbacks, so the same code drives the Rich display and ``--json``::
 
     http = HTTPClient(Agent(reactor))
-    result = await request_build(BuildSession("https://sysup.example", http, reactor), body, Path("out"))
+    result = await request_build(BuildSession("https://asud.example", http, reactor), body, Path("out"))
 
 Every download is hashed as it streams in and compared with the sha256 the server announced; a file that
 does not match is deleted (:class:`~asud.client.errors.VerificationFailed`).

@@ -1,3 +1,0 @@
-"""sysup — an Attended Sysupgrade server for OpenWrt."""
-
-__version__ = "0.1.0"

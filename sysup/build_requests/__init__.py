@@ -1,1 +1,0 @@
-"""build_requests stage of sysup (see DESIGN.md)."""

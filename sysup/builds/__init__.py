@@ -1,1 +1,0 @@
-"""builds stage of sysup (see DESIGN.md)."""
