@@ -12,6 +12,7 @@ anywhere else. ``etc/asud.toml`` lists every key with its default.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -47,6 +48,7 @@ __all__ = [
     "UpstreamSettings",
     "load",
     "parse_duration",
+    "to_toml",
 ]
 
 
@@ -536,6 +538,34 @@ def config_file(path: str | os.PathLike[str] | None, environ: Mapping[str, str])
     if environ.get("ASUD_CONFIG"):
         return Path(environ["ASUD_CONFIG"])
     return SYSTEM_CONFIG_FILE if SYSTEM_CONFIG_FILE.is_file() else None
+
+
+def to_toml(settings: Mapping[str, Any], prefix: str = "") -> str:
+    """Plain settings (strings, numbers, booleans, paths, lists, nested tables) as a TOML document, for
+    programs that write a configuration file for a daemon they start (benchmarks, tests)."""
+
+    def value(item: Any) -> str:
+        if isinstance(item, bool):
+            return "true" if item else "false"
+        if isinstance(item, int | float):
+            return repr(item)
+        if isinstance(item, str | Path):
+            return json.dumps(str(item))
+        if isinstance(item, list | tuple):
+            return "[" + ", ".join(value(element) for element in item) + "]"
+        if isinstance(item, Mapping):
+            pairs = (f"{json.dumps(str(key))} = {value(inner)}" for key, inner in item.items())
+            return "{" + ", ".join(pairs) + "}"
+        raise TypeError(f"no TOML for {item!r}")
+
+    lines = [f"[{prefix}]"] if prefix else []
+    lines += [f"{json.dumps(str(key))} = {value(item)}" for key, item in settings.items()
+              if not isinstance(item, Mapping)]
+    text = "\n".join(lines) + "\n"
+    for key, item in settings.items():
+        if isinstance(item, Mapping):
+            text += "\n" + to_toml(item, f"{prefix}.{key}" if prefix else str(key))
+    return text
 
 
 def load(path: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None,

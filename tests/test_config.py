@@ -119,3 +119,17 @@ def test_package_changes_and_overrides_structure_into_attrs() -> None:
                                                ("250ms", 0.25), ("1.5h", 5400.0)])
 def test_durations(text: object, seconds: float) -> None:
     assert config.parse_duration(text) == seconds
+
+
+def test_to_toml_round_trips_through_load(tmp_path: Path) -> None:
+    settings = {
+        "data_dir": str(tmp_path / "data"),
+        "http": {"listen": ["tcp:0:interface=127.0.0.1"], "access_log": True},
+        "build": {"workers": 2, "timeout": 90.5},
+        "distros": {"openwrt": {"upstream_url": "http://127.0.0.1:1", "public_keys": ["RWabc"],
+                                "package_changes": [{"source": "auc", "target": "owut", "revision": 1}]}},
+    }
+    path = tmp_path / "asud.toml"
+    path.write_text(config.to_toml(settings))
+    assert config.unstructure(config.load(path, environ={})) == config.unstructure(
+        config.load(environ={}, **settings))

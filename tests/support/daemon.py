@@ -23,48 +23,14 @@ from typing import Any
 
 import attrs
 
+from asud.config import to_toml
 from tests.support.upstream import DemoTree
 
-__all__ = ["DaemonProcess", "HttpAnswer", "daemon_settings", "http_call", "toml_text"]
+__all__ = ["DaemonProcess", "HttpAnswer", "daemon_settings", "http_call"]
 
 START_TIMEOUT = 60.0
 _LISTENING = re.compile(r"asud listening on \S+ \(IPv4Address\(type='TCP', host='([\d.]+)', port=(\d+)\)\)")
 _STARTED = "asud started"
-
-
-def toml_text(settings: Mapping[str, Any]) -> str:
-    """``settings`` (scalars, lists, nested tables) as a TOML document."""
-    lines: list[str] = []
-    tables: list[tuple[str, Mapping[str, Any]]] = []
-
-    def value(item: Any) -> str:
-        if isinstance(item, bool):
-            return "true" if item else "false"
-        if isinstance(item, int | float):
-            return repr(item)
-        if isinstance(item, str | Path):
-            return json.dumps(str(item))
-        if isinstance(item, list | tuple):
-            return "[" + ", ".join(value(element) for element in item) + "]"
-        if isinstance(item, Mapping):
-            return "{" + ", ".join(f"{json.dumps(str(k))} = {value(v)}" for k, v in item.items()) + "}"
-        raise TypeError(f"no TOML for {item!r}")
-
-    def walk(prefix: str, table: Mapping[str, Any]) -> None:
-        scalars = {key: item for key, item in table.items() if not isinstance(item, Mapping)}
-        if prefix:
-            lines.append(f"[{prefix}]")
-        lines.extend(f"{key} = {value(item)}" for key, item in scalars.items())
-        lines.append("")
-        for key, item in table.items():
-            if isinstance(item, Mapping):
-                tables.append((f"{prefix}.{key}" if prefix else key, item))
-        while tables:
-            name, nested = tables.pop(0)
-            walk(name, nested)
-
-    walk("", settings)
-    return "\n".join(lines)
 
 
 def daemon_settings(tree: DemoTree, data_dir: Path, **sections: Any) -> dict[str, Any]:
@@ -107,7 +73,7 @@ class DaemonProcess:
 
     def start(self, timeout: float = START_TIMEOUT) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(toml_text(self.settings))
+        self.config_path.write_text(to_toml(self.settings))
         command = [sys.executable, "-m", "twisted", "--log-format=text", "asud", "--config",
                    str(self.config_path)]
         environ = {key: item for key, item in os.environ.items() if not key.startswith("ASUD_")}
