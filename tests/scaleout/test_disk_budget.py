@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import textwrap
@@ -34,6 +35,8 @@ __all__ = ["redis"]
 
 RELEASE = "releases/24.10.4"
 TARGETS = ("a/one", "b/two", "c/three")
+#: Seconds the other process may take to lease its ImageBuilder.
+HOLD_TIMEOUT = 30.0
 #: Bytes of each stored result (one file of distinct content).
 RESULT_SIZE = 100_000
 
@@ -105,7 +108,11 @@ def _hold(cache_root: Path, url: str, target: str) -> subprocess.Popen[str]:
         [sys.executable, "-c", HOLDER, str(cache_root), url, KEY.public_key.to_text(), target],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    assert holder.stdout is not None
+    ready, _, _ = select.select([holder.stdout], [], [], HOLD_TIMEOUT)
+    if not ready:
+        holder.kill()
+    assert ready and holder.stdout.readline().strip() == "held", "the other process did not take its lease"
     return holder
 
 
