@@ -82,6 +82,18 @@ class Compared:
         return self.ours_rps / self.bare_rps if self.bare_rps else 0.0
 
     @property
+    def ours_bytes(self) -> float:
+        return median([run.bytes_per_second for run in self.ours])
+
+    @property
+    def bare_bytes(self) -> float:
+        return median([run.bytes_per_second for run in self.bare])
+
+    @property
+    def bytes_ratio(self) -> float:
+        return self.ours_bytes / self.bare_bytes if self.bare_bytes else 0.0
+
+    @property
     def errors(self) -> int:
         return sum(run.socket_errors + run.bad_responses for run in self.ours)
 

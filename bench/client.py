@@ -141,19 +141,23 @@ def post_and_wait(
 
 
 def wait_all(client: Http, hashes: list[str], *, timeout: float = 600.0, poll: float = 0.05) -> None:
-    """Poll every build in ``hashes`` until all are 200; a failed build or the timeout is an error."""
-    pending = set(hashes)
+    """Wait until every build in ``hashes`` is 200; a failed build or the timeout is an error.
+
+    The builds are polled one at a time in submission order (the queue's order), each until it is done:
+    the moment the last one is seen done is as exact as polling all of them, but the daemon answers one
+    poll per interval instead of one per pending build, which on two cores would slow the builds measured.
+    """
     deadline = time.monotonic() + timeout
-    while pending:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(pending)} builds not finished after {timeout:.0f} s")
-        for request_hash in sorted(pending):
+    for number, request_hash in enumerate(hashes):
+        while True:
             answer = client.get(f"/api/v1/build/{request_hash}")
             if answer.status == 200:
-                pending.discard(request_hash)
-            elif answer.status != 202:
+                break
+            if answer.status != 202:
                 raise RuntimeError(f"build {request_hash} failed: {answer.body[:300]!r}")
-        time.sleep(poll)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(hashes) - number} builds not finished after {timeout:.0f} s")
+            time.sleep(poll)
 
 
 def submit_all(client: Http, bodies: list[dict[str, Any]]) -> list[str]:

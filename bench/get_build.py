@@ -52,5 +52,5 @@ def run(context: Context) -> Figure:
     if compared.errors:
         figure.details.append(f"{compared.errors} bad responses or socket errors in the daemon's runs")
     if context.profile:
-        figure.details += profiled(context.daemon.pid, lambda: load(url))
+        figure.details += profiled(context.daemon.pid, lambda: load(url), mode.wrk_seconds)
     return figure

@@ -7,6 +7,7 @@ from bench.client import Http, request_body
 from bench.context import PROFILE, TARGET, VERSION, Context
 from bench.load import wrk
 from bench.machine import loadavg
+from bench.profile import profiled
 from bench.results import Figure
 
 #: Target of issue 15.
@@ -49,4 +50,17 @@ def run(context: Context) -> Figure:
     if not refused:
         figure.details.append("some answers were not 4xx (or the connection failed): not refused at once")
     figure.details.append(f"load average after: {loadavg()}")
+    if context.profile:
+        figure.details += profiled(
+            context.daemon.pid,
+            lambda: wrk(
+                f"{context.daemon.url}/api/v1/build",
+                seconds=mode.invalid_seconds,
+                connections=clients,
+                threads=mode.wrk_threads,
+                method="POST",
+                body=body,
+            ),
+            mode.invalid_seconds,
+        )
     return figure

@@ -65,5 +65,7 @@ def run(context: Context) -> Figure:
             f"{compared.errors} non-200 answers or socket errors (every answer must be 200)"
         )
     if context.profile:
-        figure.details += profiled(context.daemon.pid, lambda: load(context.daemon.url + path))
+        figure.details += profiled(
+            context.daemon.pid, lambda: load(context.daemon.url + path), mode.wrk_seconds
+        )
     return figure

@@ -39,8 +39,8 @@ def run(context: Context) -> Figure:
         "queue throughput",
         f"per worker count W: a fresh daemon with `[build] workers = W` on the warm data directory; one "
         f"build alone (single build time), then {count} distinct selections POSTed back to back and polled "
-        "every 50 ms until all are 200; throughput = builds ÷ (first POST → last 200); ceiling = "
-        "W ÷ single build time (the W=1 daemon's).",
+        "(one at a time in submission order, every 50 ms) until all are 200; throughput = builds ÷ "
+        "(first POST → last 200); ceiling = W ÷ single build time (the W=1 daemon's).",
         f"≥ {MIN_EFFICIENCY:.2f} x W ÷ build time, W = 1 and 2",
     )
     world = context.world
