@@ -59,6 +59,11 @@ def assemble(service: AsudService) -> AsudService:
     service.add_phase(ResourceCleanup(stats=stats, redis=redis, fetcher=fetcher))
     service.add_phase(ReindexService(redis, files))
     service.add_phase(catalog)
+    # A daemon with no workers builds nothing: no pool, so no sandbox is needed to serve the API.
+    pool = None
+    if config.build.workers > 0:
+        pool = BuildPool(config, queue, records, files, fetcher, reactor=reactor, node=config.node_name(),
+                         stats=stats)
     app = AsudApp(
         config=config,
         files=files,
@@ -72,14 +77,16 @@ def assemble(service: AsudService) -> AsudService:
         rate_limits=create_rate_limiter(config.requests.rate_limit_per_minute, redis, clock=reactor),
         upgrade_checks=upgrade_checks,
         limits=RequestLimits.from_config(config),
+        imagebuilders=pool.pipeline.imagebuilders if pool is not None else None,
     )
     service.app = app
-    pool = BuildPool(config, queue, records, files, fetcher, reactor=reactor, node=config.node_name(),
-                     stats=stats)
-    service.add_phase(Housekeeping(config, records=records, files=files, upgrade_checks=upgrade_checks,
-                                   imagebuilders=pool.pipeline.imagebuilders, packages=pool.pipeline.packages,
-                                   clock=reactor))
-    service.add_phase(pool)
+    service.add_phase(Housekeeping(
+        config, records=records, files=files, upgrade_checks=upgrade_checks, clock=reactor,
+        imagebuilders=pool.pipeline.imagebuilders if pool is not None else None,
+        packages=pool.pipeline.packages if pool is not None else None,
+    ))
+    if pool is not None:
+        service.add_phase(pool)
     service.resource = make_resource(app)
     if config.http.listen:
         site = make_site(service.resource, max_body_bytes=config.http.max_body_bytes,

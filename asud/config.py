@@ -62,6 +62,7 @@ class ConfigError(ValueError):
 
 
 # -- value checks ---------------------------------------------------------------------------------------
+_FIXED_TCP_PORT = re.compile(r"^(?:tcp6?|ssl):(?:port=)?(\d+)(?::|$)")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, None: 1.0}
 
@@ -162,7 +163,6 @@ class HttpSettings:
     max_body_bytes: int = _field(1024 * 1024, "largest request body; more is answered 413",
                                  validator=_positive)
     access_log: bool = _field(False, "log one line per request")
-    admin_token: str = _field("", "bearer token for operator streams; empty: loopback only")
 
 
 @attrs.frozen
@@ -266,7 +266,8 @@ class StoreSettings:
 
 @attrs.frozen
 class ClusterSettings:
-    node: str = _field("", "this daemon's name in a cluster; empty: host name and first port")
+    node: str = _field("", "this daemon's name in a cluster; empty: host name and first fixed TCP port "
+                           "(else host name and process id)")
 
 
 def _default_distros() -> dict[str, DistroSettings]:
@@ -328,12 +329,17 @@ class Config:
     def redis_dir(self) -> Path:
         return self.data_dir / "redis"
 
-    def node_name(self, port: int | None = None) -> str:
-        """``[cluster] node``, else the host name (and ``:port`` when one is known)."""
+    def node_name(self) -> str:
+        """``[cluster] node``; else the host name and the first fixed TCP port of ``[http] listen``; else
+        the host name and the process id (two daemons on one host never share a name)."""
         if self.cluster.node:
             return self.cluster.node
         host = socket.gethostname()
-        return f"{host}:{port}" if port else host
+        for endpoint in self.http.listen:
+            found = _FIXED_TCP_PORT.match(endpoint)
+            if found and int(found.group(1)) != 0:
+                return f"{host}:{found.group(1)}"
+        return f"{host}:pid{os.getpid()}"
 
     def with_changes(self, **changes: Any) -> Config:
         """A copy with top-level values replaced (sections as mappings are merged)."""

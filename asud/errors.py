@@ -8,7 +8,7 @@
  ├── ``PackageConflict`` (400)       the selection cannot be installed together; carries the reason
  ├── ``Overloaded`` (529)            queue over its limit
  ├── ``RateLimited`` (429)           one client over its build-request rate or its queued-build bound
- ├── ``Unavailable`` (503)           a dependency (the database) is briefly unreachable; retry
+ ├── ``Unavailable`` (503)           a dependency (Redis, the catalog) is briefly unavailable; retry
  ├── ``UpstreamError`` (502)         the download server failed or sent something we refuse
  │    └── ``SignatureError``          bad signature or checksum: nothing from it is stored
  └── ``BuildError`` (500)            a build failed; carries stdout/stderr
@@ -80,7 +80,8 @@ class RateLimited(AsudError):
 
 
 class Unavailable(AsudError):
-    """A dependency is briefly unreachable (database failover, network blip): the client should retry."""
+    """A dependency is briefly unavailable (Redis restarting, the catalog still loading, a network blip):
+    the client should retry."""
 
     status_code = 503
 

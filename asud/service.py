@@ -5,13 +5,16 @@ constructed here without touching the network, so a host can mount :attr:`AsudSe
 ``Site`` before the service starts. Starting runs the parts in order, each waiting for the one before it:
 
 1. the embedded ``redis-server`` when ``[redis] url`` is empty;
-2. the re-index of finished builds from the files store into Redis;
-3. the catalog (first load from the download servers, then a refresh loop);
-4. the build pool (takes work from the shared queue);
-5. the HTTP listeners of ``[http] listen`` (none when embedded).
+2. the clean-up part (starts nothing; on stop it flushes statistics and closes Redis and the fetcher);
+3. the re-index of finished builds from the files store into Redis;
+4. the catalog (first load from the download servers, then a refresh loop);
+5. housekeeping (periodic pruning of indexes, the files store and the caches);
+6. the build pool (takes work from the shared queue; absent with ``[build] workers = 0``);
+7. the HTTP listeners of ``[http] listen`` (none when embedded).
 
 Stopping runs them backwards, one after the other: no new connections, running builds handed back to the
-queue, the catalog loop stopped, Redis closed, the embedded server stopped. ``stopService`` returns a
+queue, housekeeping and the catalog loop stopped, statistics flushed, Redis closed, the embedded server
+stopped. ``stopService`` returns a
 Deferred that fires when all of that is done.
 """
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from pathlib import Path
 
 import attrs
@@ -133,3 +135,12 @@ def test_to_toml_round_trips_through_load(tmp_path: Path) -> None:
     path.write_text(config.to_toml(settings))
     assert config.unstructure(config.load(path, environ={})) == config.unstructure(
         config.load(environ={}, **settings))
+
+
+def test_node_name_is_unique_per_daemon_on_a_host() -> None:
+    host = socket.gethostname()
+    assert config.load(environ={}, cluster={"node": "builder-1"}).node_name() == "builder-1"
+    assert config.load(environ={}).node_name() == f"{host}:8000"
+    assert config.load(environ={}, http={"listen": ["unix:/run/asud.sock", "tcp6:port=8443"]}).node_name() \
+        == f"{host}:8443"
+    assert config.load(environ={}, http={"listen": ["tcp:0"]}).node_name() == f"{host}:pid{os.getpid()}"

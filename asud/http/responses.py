@@ -41,7 +41,9 @@ CORS_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"Access-Control-Allow-Headers", b"*"),
     (
         b"Access-Control-Expose-Headers",
-        b"X-Imagebuilder-Status, X-Queue-Position, Retry-After, Content-Length",
+        # The 2017 API's headers too: a browser on another origin reads a 204's request hash from them.
+        b"X-Imagebuilder-Status, X-Queue-Position, Retry-After, Content-Length, X-Request-Hash, "
+        b"X-Build-Queue-Position, X-Unknown-Package, X-Missing-Param",
     ),
 )
 #: How long browsers may cache a preflight answer, in seconds.

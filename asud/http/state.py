@@ -76,6 +76,9 @@ class AsudApp:
     upgrade_checks: Any = None
     #: ``asud.build.validate.RequestLimits`` for the v1 build POST (made from ``config`` when absent).
     limits: Any = None
+    #: ``asud.build.imagebuilders.ImageBuilderCache`` of this daemon's pool (``/metrics`` reads its size);
+    #: ``None`` on a daemon that builds nothing.
+    imagebuilders: Any = None
     observers: list[RequestObserver] = attrs.field(factory=list)
     finished: HotCache[str, Any] = attrs.field(init=False)
     documents: HotCache[tuple[str, ...], bytes] = attrs.field(init=False)

@@ -33,9 +33,12 @@ import txredisapi
 from twisted.internet import defer
 from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from asud.errors import Unavailable
+
+log = Logger()
 
 __all__ = ["Arg", "Redis", "RedisAddress", "RedisReplyError", "Script", "parse_url"]
 
@@ -133,7 +136,7 @@ class Redis:
     @property
     def _pool(self) -> _Factory:
         if self._closed:
-            raise Unavailable(f"the connection to Redis at {self.address.describe()} is closed")
+            raise Unavailable("the connection to Redis is closed")
         if self._pool_factory is None:
             self._pool_factory = self._connect(self.poolsize, reply_timeout=self.timeout)
         return self._pool_factory
@@ -142,7 +145,7 @@ class Redis:
     def _blocking(self) -> _Factory:
         # The dedicated connection has no reply timeout of its own: a BLOCK may last longer.
         if self._closed:
-            raise Unavailable(f"the connection to Redis at {self.address.describe()} is closed")
+            raise Unavailable("the connection to Redis is closed")
         if self._blocking_factory is None:
             self._blocking_factory = self._connect(1, reply_timeout=None)
         return self._blocking_factory
@@ -208,24 +211,26 @@ class Redis:
         return d.addErrback(self._unavailable, seconds, command)
 
     def _unavailable(self, failure: Failure, seconds: float, command: str) -> Any:
-        where = self.address.describe()
+        # Clients see why, never where: the address goes to the daemon's log only.
         if failure.check(Unavailable):
             return failure
         if failure.check(RedisReplyError):
             text = str(failure.value)
             if text.startswith(_TRANSIENT_REPLIES):
-                raise Unavailable(f"Redis at {where} cannot answer now ({text.split(' ', 1)[0]}); "
-                                  "retry later")
+                raise self._logged(f"cannot answer now ({text.split(' ', 1)[0]})")
             return failure
         if failure.check(defer.CancelledError):
             return failure  # the caller gave up (a stopping pool); addTimeout's own turns into TimeoutError
         if failure.check(defer.TimeoutError):
-            raise Unavailable(f"Redis at {where} did not answer {command} within {seconds:g} s; "
-                              "retry later")
+            raise self._logged(f"did not answer {command} within {seconds:g} s")
         if failure.check(txredisapi.InvalidData, TypeError, ValueError):
             return failure  # our own bug, not the server's absence
         reason = failure.getErrorMessage() or failure.type.__name__  # type: ignore[union-attr]
-        raise Unavailable(f"Redis at {where} is unreachable ({reason}); retry later")
+        raise self._logged(f"is unreachable ({reason})")
+
+    def _logged(self, what: str) -> Unavailable:
+        log.warn("Redis at {where} {what}", where=self.address.describe(), what=what)
+        return Unavailable(f"Redis {what}; retry later")
 
     def _drop_blocking_connection(self, failure: Failure) -> Failure:
         """After a failed or cancelled blocking read the dedicated connection still owes a reply (the next

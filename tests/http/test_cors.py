@@ -38,6 +38,7 @@ async def test_answers_under_the_prefixes_allow_any_origin(server: LiveServer, p
     assert response.text == "hello"
     assert response.headers["access-control-allow-origin"] == "*"
     assert "X-Imagebuilder-Status" in response.headers["access-control-expose-headers"]
+    assert "X-Request-Hash" in response.headers["access-control-expose-headers"]
 
 
 @pytest_twisted.ensureDeferred

@@ -68,7 +68,8 @@ async def test_down_means_unavailable_within_a_second_and_back_after_restart(
     with pytest.raises(Unavailable) as info:
         await redis.call("GET", "k")
     assert time.monotonic() - started < 1.0
-    assert "Redis at unix://" in info.value.detail and "retry later" in info.value.detail
+    assert info.value.detail.startswith("Redis ") and "retry later" in info.value.detail
+    assert str(redis_server.socket_path) not in info.value.detail, "where Redis runs is not told to clients"
     assert info.value.status_code == 503
     with pytest.raises(Unavailable):
         await redis.blocking_call("BLPOP", "q", 1, wait=0.1)
