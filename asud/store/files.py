@@ -147,11 +147,6 @@ class Store:
             if entry.is_dir() and is_valid_bin_dir(entry.name) and not is_private_bin_dir(entry.name)
         )
 
-    def touch(self, bin_dir: str) -> None:
-        """Mark ``bin_dir`` as used now (pruning evicts the least recently used first)."""
-        if self.exists(bin_dir):
-            os.utime(self.root / bin_dir)
-
     # -- retention --------------------------------------------------------------------------------
     def usage_bytes(self) -> int:
         """Bytes held by stored objects (each content counted once)."""
