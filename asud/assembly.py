@@ -26,6 +26,7 @@ from asud.store.redis import Redis
 from asud.store.reindex import ReindexService
 from asud.store.stats import StatsRecorder
 from asud.store.stats_queries import StatsQueries
+from asud.systemd import SystemdNotify
 from asud.upgrades.store import UpgradeCheckStore
 from asud.upstream.fetch import Fetcher
 
@@ -39,6 +40,11 @@ def assemble(service: AsudService) -> AsudService:
     for directory in (config.data_dir, config.store_dir):
         directory.mkdir(parents=True, exist_ok=True)
 
+    # Under a Type=notify unit ($NOTIFY_SOCKET): first to start, last to stop (watchdog pings throughout).
+    notify = SystemdNotify.from_environment(reactor=reactor)
+    if notify is not None:
+        service.add_phase(notify)
+        notify.watch(service)
     redis_url = config.redis.url
     if not redis_url:
         embedded = EmbeddedRedis.from_config(config, reactor=reactor)
@@ -87,6 +93,8 @@ def assemble(service: AsudService) -> AsudService:
     ))
     if pool is not None:
         service.add_phase(pool)
+    if notify is not None:
+        notify.pool, notify.records = pool, records
     service.resource = make_resource(app)
     if config.http.listen:
         site = make_site(service.resource, max_body_bytes=config.http.max_body_bytes,

@@ -4,6 +4,8 @@ The twistd plugin (``asud.tap``) and any program that embeds asud use this and n
 constructed here without touching the network, so a host can mount :attr:`AsudService.resource` in its own
 ``Site`` before the service starts. Starting runs the parts in order, each waiting for the one before it:
 
+0. under systemd (``$NOTIFY_SOCKET`` set), ``asud.systemd.SystemdNotify``: status lines as the others
+   start, ``READY=1`` once all have, watchdog pings; it stops last;
 1. the embedded ``redis-server`` when ``[redis] url`` is empty;
 2. the clean-up part (starts nothing; on stop it flushes statistics and closes Redis and the fetcher);
 3. the re-index of finished builds from the files store into Redis;
@@ -20,7 +22,7 @@ Deferred that fires when all of that is done.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.application.service import IService, MultiService, Service
@@ -111,6 +113,10 @@ class AsudService(MultiService):
         #: Fires when every part has started (errback: the part that failed).
         self.started: Deferred[None] = Deferred()
         self._phases: list[IService] = []
+        #: Called with a part's name as it starts (``asud.systemd``: ``STATUS=`` lines).
+        self.phase_observers: list[Callable[[str], None]] = []
+        #: Called once as stopping begins, before any part stops (``STOPPING=1``; new build requests 503).
+        self.stop_observers: list[Callable[[], None]] = []
 
     def add_phase(self, service: IService) -> None:
         """Add a part that starts after (and stops before) the ones added earlier."""
@@ -126,6 +132,7 @@ class AsudService(MultiService):
     def _run_start(self) -> Any:
         try:
             for phase in self._phases:
+                self._tell(self.phase_observers, str(getattr(phase, "name", None) or type(phase).__name__))
                 starter = getattr(phase, "start", None)
                 if starter is not None:
                     Service.startService(phase)  # type: ignore[arg-type]
@@ -143,7 +150,16 @@ class AsudService(MultiService):
 
     def stopService(self) -> Deferred[None]:
         Service.stopService(self)
+        self._tell(self.stop_observers)
         return self._stop_phases()
+
+    @staticmethod
+    def _tell(observers: Sequence[Callable[..., None]], *args: Any) -> None:
+        for observer in observers:
+            try:
+                observer(*args)
+            except Exception:
+                log.failure("service observer {observer} failed", observer=observer)
 
     @inlineCallbacks
     def _stop_phases(self) -> Any:
