@@ -17,13 +17,13 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
 
 from twisted.logger import Logger
 
 from asud.build.stages import BuildStage
 
-__all__ = ["BUILD_LOG", "FileLogSink", "LogSink", "TeeSink"]
+__all__ = ["BUILD_LOG", "BuildLog", "FileLogSink", "LogSink", "TeeSink"]
 
 log = Logger()
 
@@ -39,6 +39,17 @@ class LogSink(Protocol):
     def line(self, image_key: str, step: str, text: str) -> None: ...
 
     def status(self, image_key: str, stage: BuildStage) -> None: ...
+
+
+@runtime_checkable
+class BuildLog(LogSink, Protocol):
+    """A sink that also hears when a builder takes a build and how it ended (the live log in Redis);
+    the pool tells it, as only the pool knows."""
+
+    def begin(self, image_key: str, node: str) -> None: ...
+
+    def end(self, image_key: str, error: str | None) -> None:
+        """``error`` is ``None`` for a build that is done, else the failure's detail."""
 
 
 class FileLogSink:

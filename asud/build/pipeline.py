@@ -202,11 +202,16 @@ class _Build:
         self.stage(BuildStage.DOWNLOAD_IMAGEBUILDER)
 
         def on_stage(name: str) -> None:
+            if name == "download":
+                self.note("downloading the ImageBuilder (checked against the signed sha256sums)")
             if name == "unpack":
+                self.note("ImageBuilder downloaded and verified; unpacking it")
                 self.stage(BuildStage.UNPACK_IMAGEBUILDER)
 
+        progress = _DownloadProgress(self.note)
+        self.note(f"ImageBuilder for {job['version_path']} {job['target']}")
         lease = await pipeline.imagebuilders.lease(distro.upstream_url, job["version_path"], job["target"],
-                                                   keys, stage=on_stage)
+                                                   keys, progress, stage=on_stage)
         self.note(f"ImageBuilder {lease.sha256} (verified)")
         try:
             workspace = await make_workspace(lease.path, pipeline.config.workspace_dir,
@@ -228,6 +233,7 @@ class _Build:
                                             mode=job.get("repositories_mode") or "append")
         trusted = [*distro_keys, *read_usign_keys(root / "keys")]
         feeds = await pipeline.packages.prefetch_indexes(repositories, trusted)
+        self.note(f"package indexes of {len(feeds)} feeds fetched and verified")
         await pipeline.packages.rewrite_repositories(root, repositories, feeds)
         build = pipeline.config.build
         runner = ImageBuilderRunner(root, pipeline.sandbox, build.timeout, build.output_limit,
@@ -250,7 +256,11 @@ class _Build:
                     f"Impossible package selection: {name} version not as requested: "
                     f"{version} vs. {manifest.get(name)}"
                 )
+        self.note(f"prefetching {len(manifest)} packages")
         fetched = await pipeline.packages.prefetch_packages(feeds, manifest)
+        count = sum(len(files) for files in fetched.files.values())
+        self.note(f"{count} packages prefetched and verified"
+                  + (f"; {len(fetched.missing)} from the ImageBuilder itself" if fetched.missing else ""))
         await pipeline.packages.rewrite_repositories(root, repositories, feeds, fetched)
 
         self.stage(BuildStage.CALCULATE_PACKAGES_HASH)
@@ -299,6 +309,7 @@ class _Build:
         extras = sorted(path for path in bin_dir.iterdir() if path.is_file() and path.name != "sha256sums"
                         and (path.suffix in (".manifest", ".json") or path.name == "profiles.json"))
         stored = [bin_dir / entry["name"] for entry in images] + extras
+        self.note(f"storing {len(stored)} files")
         hashes = await pipeline._in_thread(pipeline.files.import_files, job["bin_dir"], stored)
         for entry in images:
             served = hashes[entry["name"]]
@@ -323,6 +334,24 @@ class _Build:
             bin_dir=job["bin_dir"],
         )
         return BuildOutcome(result, job["bin_dir"], stdout, stderr)
+
+
+class _DownloadProgress:
+    """Turns the download's byte counts into a line every 10 % (or every 16 MiB without a size)."""
+
+    def __init__(self, note: Callable[[str], None]) -> None:
+        self.note = note
+        self.shown = 0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if total:
+            tenth = done * 10 // total
+            if tenth > self.shown:
+                self.shown = tenth
+                self.note(f"downloading the ImageBuilder: {tenth * 10} % of {total / 1048576:.1f} MiB")
+        elif done // (16 << 20) > self.shown:
+            self.shown = done // (16 << 20)
+            self.note(f"downloading the ImageBuilder: {done / 1048576:.0f} MiB")
 
 
 def _store_log(files: Store, bin_dir: str, path: Path) -> None:

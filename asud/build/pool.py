@@ -31,14 +31,15 @@ from twisted.internet.task import LoopingCall, deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
-from asud.build.logsink import LogSink, TeeSink
+from asud.build.logsink import BuildLog, LogSink, TeeSink
 from asud.build.pipeline import BuildOutcome, BuildPipeline, StoreCheck
 from asud.build.queue import BuildQueue, QueueEntry
-from asud.build.stages import BuildStage
+from asud.build.stages import BuildStage, BuildStatus
 from asud.config import Config
 from asud.errors import AsudError, BuildError, Unavailable
 from asud.store.build_record import BuildRecord
 from asud.store.files import Store
+from asud.store.logstream import RedisLogSink
 from asud.store.records import BuildRecords
 from asud.store.reindex import write_build_json
 from asud.upstream.fetch import Fetcher
@@ -138,8 +139,9 @@ class BuildPool(Service):
         self.node = node
         self.pipeline: Builder = pipeline or BuildPipeline.from_config(config, files, fetcher,
                                                                        reactor=reactor)
-        #: An extra sink for every build's lines and stages (live logs), besides ``build.log``.
-        self.sink = sink
+        #: Every build's lines, stages, start and end besides ``build.log``: the live log in Redis unless
+        #: the caller gives another sink.
+        self.sink: LogSink = sink if sink is not None else RedisLogSink(records.redis, clock=reactor)
         self.block = block
         #: Counts every finished build (``StatsRecorder``: durations, ``/api/manifest/<hash>``).
         self.stats = stats
@@ -243,8 +245,10 @@ class BuildPool(Service):
         if self._stopping:
             await self._hand_back(entry)
             return
+        if isinstance(self.sink, BuildLog):
+            self.sink.begin(key, node)
         stages = _StageWriter(self.records, node)
-        sink = TeeSink(stages, self.sink) if self.sink is not None else stages
+        sink = TeeSink(stages, self.sink)
         renewal = LoopingCall(lambda: Deferred.fromCoroutine(self._renew(running)))
         renewal.clock = self.reactor
         renewal.start(self.config.build.lease_renew_interval, now=False)
@@ -259,6 +263,7 @@ class BuildPool(Service):
                 log.warn("build {key}: another daemon took it over; stopped here", key=key)
                 return
             await stages.written
+            self.sink.line(key, "asud", "the daemon stopped: build handed back to the queue")
             await self._hand_back(entry)
             return
         except Unavailable as error:
@@ -286,10 +291,13 @@ class BuildPool(Service):
         await self._finish(entry, record, ack=record is not None)
 
     async def _finish(self, entry: QueueEntry, record: BuildRecord | None, *, ack: bool) -> None:
-        """``build.json`` beside the files (when the record was ours to finish), then drop the entry.
+        """The end to the live log, ``build.json`` beside the files (when the record was ours to finish),
+        then drop the entry.
 
         A record that was not ours any more (``None``: another daemon took the build over after our lease
         lapsed) keeps its entry: the new owner holds it and acknowledges it."""
+        if record is not None and isinstance(self.sink, BuildLog):
+            self.sink.end(entry.image_key, None if record.status is BuildStatus.DONE else record.detail)
         if record is not None and self.stats is not None:
             self.stats.record_finished(record)  # never fails; not waited for
         if record is not None and record.bin_dir:
