@@ -1,0 +1,99 @@
+"""``etc/asud.service`` and ``etc/asud.socket``: systemd accepts them, and socket activation serves the API.
+
+systemd is not PID 1 on the machines the tests run on, so the units are checked with ``systemd-analyze
+verify`` and the socket hand-over with ``systemd-socket-activate`` (both from Debian's ``systemd``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from asud.config import to_toml
+from tests.support.daemon import daemon_settings, http_call
+from tests.support.requirements import require_executable
+from tests.support.upstream import DemoTree, demo_tree
+
+__all__ = ["demo_tree"]
+
+ETC = Path(__file__).resolve().parent.parent / "etc"
+INSTALLED_TWIST = "/opt/asud/venv/bin/twist"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_systemd_analyze_verifies_the_service_and_the_socket(tmp_path: Path) -> None:
+    require_executable("systemd-analyze", "systemd")
+    twist = Path(sys.executable).with_name("twist")
+    assert twist.exists(), f"twist is not installed beside {sys.executable}"
+    unit = (ETC / "asud.service").read_text()
+    assert INSTALLED_TWIST in unit
+    (tmp_path / "asud.service").write_text(unit.replace(INSTALLED_TWIST, str(twist)))
+    shutil.copy(ETC / "asud.socket", tmp_path / "asud.socket")
+    done = subprocess.run(["systemd-analyze", "verify", "asud.service", "asud.socket"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), \
+        done.stdout + done.stderr
+
+
+def test_units_say_what_the_daemon_expects() -> None:
+    service = (ETC / "asud.service").read_text()
+    socket_unit = (ETC / "asud.socket").read_text()
+    for line in ("Type=notify", "NotifyAccess=main", "KillMode=mixed", "StateDirectory=asud",
+                 "Restart=on-failure", "--listen systemd:domain=INET:name=http", "--log-format=text"):
+        assert line in service, line
+    assert any(line.startswith("WatchdogSec=") for line in service.splitlines())
+    assert "FileDescriptorName=http" in socket_unit
+
+
+def test_socket_activation_serves_the_overview(demo_tree: DemoTree, tmp_path: Path) -> None:
+    require_executable("systemd-socket-activate", "systemd")
+    require_executable("redis-server")
+    directory = tmp_path / "asud"
+    directory.mkdir()
+    settings = daemon_settings(demo_tree, directory / "data", build={"workers": 0, "sandbox": "none"})
+    config = directory / "asud.toml"
+    config.write_text(to_toml(settings))
+    port = _free_port()
+    # systemd-socket-activate passes on only the variables given with -E (and LISTEN_*), as systemd does.
+    command = ["systemd-socket-activate", "--fdname=http", "-l", f"127.0.0.1:{port}",
+               "-E", f"PATH={os.environ.get('PATH', '/usr/bin:/bin')}",
+               sys.executable, "-m", "twisted", "--log-format=text", "asud", "--config", str(config),
+               "--listen", "systemd:domain=INET:name=http"]
+    log_path = directory / "asud.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=directory)
+    try:
+        deadline = time.monotonic() + 10
+        while b"Listening on" not in log_path.read_bytes():
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+        # The first connection starts the daemon; it waits in the socket's backlog until asud serves.
+        answer = http_call(f"http://127.0.0.1:{port}/json/v1/overview.json", timeout=90)
+        assert answer.status == 200, (answer, log_path.read_text()[-3000:])
+        assert "24.10" in json.loads(answer.body)["branches"]
+        text = log_path.read_text()
+        assert "asud listening on systemd:domain=INET:name=http" in text, text[-3000:]
+        assert f"port={port}" in text
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    assert process.returncode == -signal.SIGTERM, log_path.read_text()[-3000:]
+    assert "Traceback" not in log_path.read_text()
