@@ -66,11 +66,16 @@ def run(context: Context) -> Figure:
                     request_body(VERSION, TARGET, PROFILE, context.fresh_packages(), f"bench/queue-{workers}")
                     for _ in range(count)
                 ]
-                started = time.perf_counter()
-                busy_before, total_before = busy_cores()
-                wait_all(client, submit_all(client, bodies))
-                elapsed = time.perf_counter() - started
-                busy_after, total_after = busy_cores()
+                with world.redis(daemon) as redis:
+                    builds_before = redis.builds()
+                    started = time.perf_counter()
+                    busy_before, total_before = busy_cores()
+                    wait_all(client, submit_all(client, bodies))
+                    elapsed = time.perf_counter() - started
+                    busy_after, total_after = busy_cores()
+                    built = redis.builds() - builds_before
+                if built != count:
+                    raise RuntimeError(f"{count} selections made {built} builds: not all distinct images")
                 busy_share = (busy_after - busy_before) / max(1e-9, total_after - total_before)
         finally:
             world.stop_daemon(daemon)

@@ -57,13 +57,18 @@ def run(context: Context) -> Figure:
                 request_body(VERSION, TARGET, PROFILE, context.fresh_packages(), "bench/burst")
                 for _ in range(count)
             ]
-            paced = Paced(daemon.url, PATH).start()
-            started = time.perf_counter()
-            try:
-                wait_all(client, submit_all(client, bodies))
-            finally:
-                paced.stop()
-            elapsed = time.perf_counter() - started
+            with world.redis(daemon) as redis:
+                builds_before = redis.builds()
+                paced = Paced(daemon.url, PATH).start()
+                started = time.perf_counter()
+                try:
+                    wait_all(client, submit_all(client, bodies))
+                finally:
+                    paced.stop()
+                elapsed = time.perf_counter() - started
+                built = redis.builds() - builds_before
+            if built != count:
+                raise RuntimeError(f"{count} selections made {built} builds: not all distinct images")
     finally:
         world.stop_daemon(daemon)
     p99 = percentile(paced.latencies_ms, 0.99)
