@@ -86,6 +86,7 @@ def assemble(service: AsudService) -> AsudService:
         imagebuilders=pool.pipeline.imagebuilders if pool is not None else None,
     )
     service.app = app
+    service.stop_observers.append(app.refuse_builds)
     service.add_phase(Housekeeping(
         config, records=records, files=files, upgrade_checks=upgrade_checks, clock=reactor,
         imagebuilders=pool.pipeline.imagebuilders if pool is not None else None,
@@ -99,5 +100,7 @@ def assemble(service: AsudService) -> AsudService:
     if config.http.listen:
         site = make_site(service.resource, max_body_bytes=config.http.max_body_bytes,
                          access_log=config.http.access_log)
-        service.add_phase(HttpListeners(reactor, config.http.listen, site))
+        # Stopped right after the pool: while builds are handed back, status polls are answered and build
+        # requests get 503 + Retry-After instead of a refused connection.
+        service.add_phase(HttpListeners(reactor, config.http.listen, site), stops_after=pool)
     return service

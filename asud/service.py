@@ -14,10 +14,12 @@ constructed here without touching the network, so a host can mount :attr:`AsudSe
 6. the build pool (takes work from the shared queue; absent with ``[build] workers = 0``);
 7. the HTTP listeners of ``[http] listen`` (none when embedded).
 
-Stopping runs them backwards, one after the other: no new connections, running builds handed back to the
-queue, housekeeping and the catalog loop stopped, statistics flushed, Redis closed, the embedded server
-stopped. ``stopService`` returns a
-Deferred that fires when all of that is done.
+Stopping first tells the stop observers (``STOPPING=1``; new build requests answered 503 with
+``Retry-After``), then runs the parts backwards, one after the other, except that the HTTP listeners stop
+right after the build pool: running builds handed back to the queue while the API still answers (status
+polls as usual, build POSTs 503), then no new connections and the open ones closed once their answers are
+out, housekeeping and the catalog loop stopped, statistics flushed, Redis closed, the embedded server
+stopped. ``stopService`` returns a Deferred that fires when all of that is done.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from asud.config import Config
 
 log = Logger()
 
+#: Seconds a stopping daemon lets requests already being answered finish before it cuts their connections.
+CLOSE_GRACE = 5.0
+
 __all__ = ["AsudService", "HttpListeners", "ResourceCleanup", "makeService"]
 
 
@@ -45,10 +50,12 @@ class HttpListeners(Service):
 
     name = "http"
 
-    def __init__(self, reactor: Any, endpoints: Sequence[str], site: Site) -> None:
+    def __init__(self, reactor: Any, endpoints: Sequence[str], site: Site, *,
+                 close_grace: float = CLOSE_GRACE) -> None:
         self._reactor = reactor
         self._endpoints = list(endpoints)
         self.site = site
+        self.close_grace = close_grace
         self.ports: list[IListeningPort] = []
 
     @inlineCallbacks
@@ -73,7 +80,8 @@ class HttpListeners(Service):
             yield maybeDeferred(port.stopListening)
         closing = getattr(self.site, "close_connections", None)
         if closing is not None:
-            yield closing()
+            # A request being answered gets its answer (a build POST: 503), then its connection closes.
+            yield closing(grace=self.close_grace, clock=self._reactor)
 
 
 class ResourceCleanup(Service):
@@ -113,14 +121,20 @@ class AsudService(MultiService):
         #: Fires when every part has started (errback: the part that failed).
         self.started: Deferred[None] = Deferred()
         self._phases: list[IService] = []
+        self._stop_order: list[IService] = []
         #: Called with a part's name as it starts (``asud.systemd``: ``STATUS=`` lines).
         self.phase_observers: list[Callable[[str], None]] = []
         #: Called once as stopping begins, before any part stops (``STOPPING=1``; new build requests 503).
         self.stop_observers: list[Callable[[], None]] = []
 
-    def add_phase(self, service: IService) -> None:
-        """Add a part that starts after (and stops before) the ones added earlier."""
+    def add_phase(self, service: IService, *, stops_after: IService | None = None) -> None:
+        """Add a part that starts after (and stops before) the ones added earlier; ``stops_after`` moves
+        its stop to right after that part's (the HTTP listeners keep answering while the pool stops)."""
         self._phases.append(service)
+        if stops_after is not None and stops_after in self._stop_order:
+            self._stop_order.insert(self._stop_order.index(stops_after) + 1, service)
+        else:
+            self._stop_order.insert(0, service)
         service.setServiceParent(self)
 
     def startService(self) -> None:
@@ -163,7 +177,7 @@ class AsudService(MultiService):
 
     @inlineCallbacks
     def _stop_phases(self) -> Any:
-        for phase in reversed(self._phases):
+        for phase in list(self._stop_order):
             if not phase.running:
                 continue
             try:

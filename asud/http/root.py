@@ -8,8 +8,9 @@ In the order a request meets them:
 3. CORS under ``/api``, ``/json`` and ``/store``: the headers on every answer, ``OPTIONS`` answered 204
    here for any path under them (Klein would answer 405);
 4. ``?status_in_body=1`` (``asud.http.plain_http``);
-5. 413 for a body over ``[http] max_body_bytes`` (``asud.http.site`` stops keeping it early);
-6. the surface whose prefix matches, longest first (:data:`MOUNTS`); it sees the whole path, no segment is
+5. a stopping daemon (SIGTERM) answers build POSTs (:data:`BUILD_POSTS`) 503 with ``Retry-After``;
+6. 413 for a body over ``[http] max_body_bytes`` (``asud.http.site`` stops keeping it early);
+7. the surface whose prefix matches, longest first (:data:`MOUNTS`); it sees the whole path, no segment is
    consumed, so every surface writes its routes with their full paths. Nothing matches: 404 JSON.
 
 Surfaces written by other parts of the port are imported when the resource is made; a module that does
@@ -30,7 +31,7 @@ from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource, getChildForRequest
 
-from asud.errors import AsudError
+from asud.errors import AsudError, Unavailable
 from asud.http.errors import answer_error
 from asud.http.plain_http import apply_status_in_body, wants_status_in_body
 from asud.http.responses import (
@@ -43,7 +44,7 @@ from asud.http.responses import (
 )
 from asud.http.state import AsudApp
 
-__all__ = ["MOUNTS", "Mount", "Root", "make_resource"]
+__all__ = ["BUILD_POSTS", "MOUNTS", "Mount", "Root", "make_resource"]
 
 log = Logger()
 
@@ -150,7 +151,8 @@ class Root(Resource):
     def _render(self, request: IRequest) -> bytes | int:
         started = time.perf_counter()
         segments: list[bytes] = list(request.postpath or [b""])
-        if self.fast_path is not None:
+        refuse = self.app.stopping and request.method == b"POST" and _is_build_post(segments)
+        if self.fast_path is not None and not refuse:
             answer = self.fast_path.answer(request, segments)
             if answer is not None:
                 self._observe(request, started, self.fast_path.route_of(request))
@@ -172,6 +174,8 @@ class Root(Resource):
             add_cors_headers(request)
         if wants_status_in_body(request, path):
             apply_status_in_body(request)
+        if refuse:
+            return _refuse_build(request, path)
         limit = self.app.config.http.max_body_bytes
         if getattr(request, "body_too_large", False) or _body_size(request) > limit:
             request.setHeader(b"Connection", b"close")
@@ -210,6 +214,27 @@ class Root(Resource):
                 observer(method, route, request.code, elapsed)
             except Exception:
                 log.failure("request observer failed")
+
+
+#: The build requests a stopping daemon refuses (v1 and the 2017 API).
+BUILD_POSTS = frozenset({"/api/v1/build", "/api/upgrade-request", "/api/build-request"})
+
+
+def _is_build_post(segments: list[bytes]) -> bool:
+    path = "/" + "/".join(segment.decode("latin-1") for segment in segments).lstrip("/")
+    return path in BUILD_POSTS
+
+
+def _refuse_build(request: IRequest, path: str) -> bytes:
+    """503 with ``Retry-After`` (in the 2017 shape under the 2017 paths); the connection closes after it,
+    so the client's retry finds the next daemon, or this one when it is back."""
+    error = Unavailable("The server is stopping, retry in a few seconds")
+    request.setHeader(b"Connection", b"close")
+    if path.startswith("/api/v1/"):
+        return answer_error(request, error)
+    from asud.http.legacy import legacy_error
+
+    return legacy_error(request, error)
 
 
 def _collapsed_path(request: IRequest) -> bytes:

@@ -91,16 +91,40 @@ class AsudSite(Site):
         protocol.connectionLost = connection_lost
         return protocol
 
-    def close_connections(self) -> Deferred[None]:
+    def close_connections(self, grace: float = 0.0, clock: Any = None) -> Deferred[None]:
         """Close every open connection (kept-alive ones hold a 60 s idle timer); fires once all closed.
 
         A stopping daemon calls it after it stopped listening: an embedding program's reactor, or the
-        next test, is then left with no connection and no timer of asud's.
+        next test, is then left with no connection and no timer of asud's. With ``grace`` an HTTP/1.1
+        connection that is answering a request closes once that answer is out (``Connection: close``), and
+        is cut after ``grace`` seconds if it is still open then (a followed live log); idle ones close now.
         """
-        open_now = list(self._open.values())
-        for transport, _closed in open_now:
-            transport.loseConnection()
-        return DeferredList([closed for _transport, closed in open_now]).addCallback(lambda _: None)
+        open_now = list(self._open.items())
+        for protocol, (transport, _closed) in open_now:
+            channel = getattr(protocol, "_channel", None)
+            requests = getattr(channel, "requests", None) if grace > 0 else None
+            if requests:
+                channel.persistent = False
+                for request in requests:
+                    if not request.startedWriting:
+                        request.setHeader(b"Connection", b"close")
+            else:
+                transport.loseConnection()
+        closed_all = DeferredList([closed for _protocol, (_transport, closed) in open_now])
+        busy = [transport for protocol, (transport, _closed) in open_now if protocol in self._open]
+        if busy and grace > 0:
+            if clock is None:
+                from twisted.internet import reactor as clock
+            cut = clock.callLater(grace, lambda: [item.abortConnection() for item in busy
+                                                  if item.connected])
+
+            def cancel_cut(result: object) -> object:
+                if cut.active():
+                    cut.cancel()
+                return result
+
+            closed_all.addBoth(cancel_cut)
+        return closed_all.addCallback(lambda _: None)
 
     def startFactory(self) -> None:
         # Twisted keeps the access log's date string fresh with a timer firing every second; without an

@@ -80,6 +80,8 @@ class AsudApp:
     #: ``None`` on a daemon that builds nothing.
     imagebuilders: Any = None
     observers: list[RequestObserver] = attrs.field(factory=list)
+    #: Set when the daemon starts stopping (SIGTERM): build requests are answered 503 with ``Retry-After``.
+    stopping: bool = False
     finished: HotCache[str, Any] = attrs.field(init=False)
     documents: HotCache[tuple[str, ...], bytes] = attrs.field(init=False)
     #: POST bodies (without ``client``) answered 200 → ``asud.http.build.Accepted``; with ``finished`` this
@@ -90,6 +92,10 @@ class AsudApp:
         self.finished = HotCache(FINISHED_CACHE_ENTRIES, FINISHED_CACHE_SECONDS, self.clock)
         self.documents = HotCache(DOCUMENT_CACHE_ENTRIES, DOCUMENT_CACHE_SECONDS, self.clock)
         self.accepted = HotCache(FINISHED_CACHE_ENTRIES, FINISHED_CACHE_SECONDS, self.clock)
+
+    def refuse_builds(self) -> None:
+        """From now on new build requests are answered 503 (``AsudService.stop_observers`` calls this)."""
+        self.stopping = True
 
     # -- parts that may be missing ---------------------------------------------------------------------
     def current_catalog(self) -> Catalog:
