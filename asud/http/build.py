@@ -102,7 +102,10 @@ class BuildApi:
     app = json_app()
 
     def __init__(self, state: AsudApp) -> None:
+        from asud.http.build_log import BuildLogs
+
         self.state = state
+        self.logs = BuildLogs(state)
 
     def resource(self) -> object:
         return self.app.resource()
@@ -190,3 +193,11 @@ class BuildApi:
         if BuildStatus(view.status) is BuildStatus.DONE:
             remember(state, view, rendered)
         return _as_answer(request, rendered)
+
+    @app.route("/api/v1/build/<string:request_hash>/log", methods=["GET", "HEAD"])
+    def get_build_log(self, request: IRequest, request_hash: str) -> bytes | Deferred[Any]:
+        """The build's log: so far (text), followed to its end (``?follow=1``), or as Server-Sent Events
+        (``Accept: text/event-stream``, resumable by ``Last-Event-ID``); see ``asud.http.build_log``."""
+        if not _HASH.fullmatch(request_hash):
+            return json_answer(request, NOT_FOUND_BODY, 404)
+        return self.logs.answer(request, request_hash)
