@@ -20,7 +20,7 @@ from asud import __version__
 from asud.errors import NotFound
 from asud.http.errors import json_app
 from asud.http.json_documents import overview_document, profile_document, target_top_level, version_paths
-from asud.http.responses import json_answer, json_bytes, redirect
+from asud.http.responses import json_answer, json_bytes, mount_path, redirect
 from asud.http.shield import shielded
 from asud.http.state import AsudApp
 
@@ -47,13 +47,13 @@ class Documents:
     @app.route("/overview", methods=["GET", "HEAD"])
     def overview_redirect(self, request: IRequest) -> bytes:
         """301 to ``/json/v1/overview.json`` (LuCI uses ``/api/v1/overview``, old LuCI ``/api/overview``)."""
-        return redirect(request, OVERVIEW_JSON)
+        return redirect(request, mount_path(request) + OVERVIEW_JSON)
 
     @app.route("/api/v1/latest", methods=["GET", "HEAD"])
     @app.route("/api/latest", methods=["GET", "HEAD"])
     def latest_redirect(self, request: IRequest) -> bytes:
         """301 to ``/json/v1/latest.json``."""
-        return redirect(request, LATEST_JSON)
+        return redirect(request, mount_path(request) + LATEST_JSON)
 
     # -- documents ------------------------------------------------------------------------------------
     @app.route("/json/v1/overview.json", methods=["GET", "HEAD"])

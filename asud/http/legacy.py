@@ -36,7 +36,7 @@ from asud.build.validate import RequestLimits, validate_request
 from asud.errors import AsudError, BadRequest, DefaultsRejected, NotFound, Overloaded, UnknownPackages
 from asud.http.errors import add_error_handling, error_headers
 from asud.http.rate_limit import limit_build_rate
-from asud.http.responses import json_answer
+from asud.http.responses import json_answer, mount_path
 from asud.http.shield import shielded
 from asud.http.state import AsudApp
 from asud.store.stats_keys import manifest_hash
@@ -139,7 +139,8 @@ def read_json_body(request: IRequest) -> Any:
 
 
 def server_url(state: AsudApp, request: IRequest) -> str:
-    """``public_url``, else the scheme and ``Host`` the client used (links in answers are absolute)."""
+    """``public_url``, else the scheme and ``Host`` the client used and the path asud is mounted at (links
+    in answers are absolute)."""
     if state.config.public_url:
         return state.config.public_url.rstrip("/")
     host = request.getHeader(b"host")
@@ -147,7 +148,7 @@ def server_url(state: AsudApp, request: IRequest) -> str:
         address = request.getHost()
         host = f"{address.host}:{address.port}".encode("ascii")
     scheme = "https" if request.isSecure() else "http"
-    return f"{scheme}://{host.decode('latin-1')}".rstrip("/")
+    return f"{scheme}://{host.decode('latin-1')}".rstrip("/") + mount_path(request)
 
 
 # -- profiles and images -----------------------------------------------------------------------------------

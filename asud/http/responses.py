@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from klein.interfaces import IKleinRequest
 from twisted.web.iweb import IRequest
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "error_body",
     "json_answer",
     "json_bytes",
+    "mount_path",
     "redirect",
     "wants_cors",
 ]
@@ -102,6 +104,18 @@ def error_answer(
 ) -> bytes:
     """An error answer in the v1 shape (see :func:`error_body`)."""
     return json_answer(request, error_body(status, detail, **extra), status, headers)
+
+
+def mount_path(request: IRequest) -> str:
+    """The path asud's resource is mounted at in the ``Site`` (``""`` at the top, ``"/asud"`` when a host
+    program put it there): links and redirects asud writes start with it."""
+    # Inside a Klein route the request's prepath has taken the route's own segments too; Klein's
+    # ``script_name`` is the part before asud's root. Outside a route (the root resource) it is the prepath.
+    mapper = getattr(IKleinRequest(request), "mapper", None)
+    if mapper is not None:
+        return str(getattr(mapper, "script_name", "") or "").rstrip("/")
+    prepath = getattr(request, "prepath", None) or []
+    return "".join("/" + segment.decode("utf-8", "replace") for segment in prepath)
 
 
 def redirect(request: IRequest, location: str | bytes, status: int = 301) -> bytes:
