@@ -163,6 +163,8 @@ class HttpSettings:
     max_body_bytes: int = _field(1024 * 1024, "largest request body; more is answered 413",
                                  validator=_positive)
     access_log: bool = _field(False, "log one line per request")
+    admin_token: str = _field("", "operators' routes (/api/v1/builds/live) require Authorization: Bearer "
+                                  "<this token>; empty: they answer on loopback only")
 
 
 @attrs.frozen

@@ -144,3 +144,9 @@ def test_node_name_is_unique_per_daemon_on_a_host() -> None:
     assert config.load(environ={}, http={"listen": ["unix:/run/asud.sock", "tcp6:port=8443"]}).node_name() \
         == f"{host}:8443"
     assert config.load(environ={}, http={"listen": ["tcp:0"]}).node_name() == f"{host}:pid{os.getpid()}"
+
+
+def test_admin_token_is_empty_by_default_and_set_from_the_environment() -> None:
+    assert config.load(environ={}).http.admin_token == ""
+    loaded = config.load(environ={"ASUD_HTTP__ADMIN_TOKEN": "s3cret"})
+    assert loaded.http.admin_token == "s3cret"

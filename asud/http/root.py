@@ -70,6 +70,7 @@ class Mount:
 MOUNTS: tuple[Mount, ...] = (
     # the v1 API, /json/v1, downloads, docs (helper HTTP)
     Mount("/api/v1/build", "asud.http.build", "BuildApi"),
+    Mount("/api/v1/builds/live", "asud.http.builds_live", "LiveBuilds", exact=True),
     Mount("/api/v1/revision", "asud.http.meta", "MetaApi"),
     Mount("/api/v1/stats", "asud.http.meta", "MetaApi", exact=True),
     Mount("/api/v1/overview", "asud.http.documents", "Documents"),

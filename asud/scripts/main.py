@@ -28,6 +28,7 @@ from asud.scripts.fetch_imagebuilder import FetchImageBuilderOptions
 from asud.scripts.purge import PurgeOptions
 from asud.scripts.request import RequestOptions
 from asud.scripts.sync import SyncOptions
+from asud.scripts.tail import TailOptions
 
 __all__ = ["AsudOptions", "VersionOptions", "run"]
 
@@ -69,6 +70,7 @@ class AsudOptions(usage.Options):
             RequestOptions,
             "Request a build from a server, follow it, download and verify the images",
         ],
+        ["tail", None, TailOptions, "Follow a build's log (or every build's, --all) as the server prints it"],
         ["demo", None, DemoOptions, "The whole product offline: demo upstream, config, daemon (twist asud)"],
         ["demo-upstream", None, DemoUpstreamOptions, "Build or serve the synthetic download server"],
         ["version", None, VersionOptions, "Print the asud version"],

@@ -272,3 +272,46 @@ async def test_a_finished_build_redis_forgot_is_served_from_build_log(app: AsudA
     got = events(b"x\r\n\r\n" + response.content)
     assert [event["event"] for event in got] == ["line", "end"]
     assert got[0]["data"]["text"] == "kept in the store"
+
+
+@pytest_twisted.ensureDeferred
+async def test_live_builds_on_loopback_sees_every_build(app: AsudApp, live: LiveServer) -> None:
+    one, two = Build(app), Build(app, packages=["htop"])
+    await one.submit()
+    await two.submit()
+    watcher = await open_raw(live, "/api/v1/builds/live", {"Accept": "text/event-stream"})
+    await watcher.wait_for(b": asud live builds")
+    await one.start()
+    await two.start()
+    one.line("from one")
+    two.line("from two")
+    await one.done()
+    await two.fail("Error: no")
+    await watcher.wait_for(b'"status":"failed"')
+    got = events(watcher.data)
+    for build in (one, two):
+        mine = [event for event in got if event["data"]["key"] == build.key]
+        assert [event["event"] for event in mine] == ["started", "status", "line", "finished"]
+    watcher.hang_up()
+    await watcher.closed
+    await eventually(lambda: hub_for(app).subscribers() == 0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_live_builds_needs_the_token_when_set_else_loopback(app: AsudApp, live: LiveServer) -> None:
+    import attrs
+
+    proxied = await live.client.get("/api/v1/builds/live", headers={"X-Forwarded-For": "203.0.113.5"})
+    assert proxied.status_code == 403 and proxied.json()["status"] == 403
+    app.config = attrs.evolve(app.config, http=attrs.evolve(app.config.http, admin_token="s3cret"))
+    async with listening(make_resource(app)) as guarded:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
+            refused = await guarded.client.get("/api/v1/builds/live", headers=headers)
+            assert refused.status_code == 401, headers
+        watcher = await open_raw(guarded, "/api/v1/builds/live", {"Authorization": "Bearer s3cret",
+                                                                  "X-Forwarded-For": "203.0.113.5"})
+        await watcher.wait_for(b": asud live builds")
+        assert watcher.data.startswith(b"HTTP/1.1 200")
+        watcher.hang_up()
+        await watcher.closed
+        await eventually(lambda: hub_for(app).subscribers() == 0)
