@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -97,3 +98,31 @@ def test_socket_activation_serves_the_overview(demo_tree: DemoTree, tmp_path: Pa
                 process.wait()
     assert process.returncode == -signal.SIGTERM, log_path.read_text()[-3000:]
     assert "Traceback" not in log_path.read_text()
+
+
+def _one_liner() -> list[str]:
+    """The ``systemd-run --unit=asud …`` command of docs/deployment.md, as the shell would split it."""
+    text = (ETC.parent / "docs" / "deployment.md").read_text()
+    start = text.index("systemd-run --unit=asud")
+    command = text[start:text.index("```", start)].replace("\\\n", " ")
+    return shlex.split(command)
+
+
+def test_the_documented_systemd_run_one_liner_makes_a_unit_systemd_accepts(tmp_path: Path) -> None:
+    """systemd is not PID 1 here, so systemd-run cannot start it: its properties go into a unit file."""
+    require_executable("systemd-analyze", "systemd")
+    argv = _one_liner()
+    assert argv[:2] == ["systemd-run", "--unit=asud"]
+    properties = [item.removeprefix("--property=") for item in argv[2:] if item.startswith("--property=")]
+    first = next(index for index, item in enumerate(argv) if index > 0 and not item.startswith("--"))
+    command = argv[first:]
+    assert all(item.startswith("--property=") for item in argv[2:first]), argv[2:first]
+    assert command[0] == INSTALLED_TWIST and command[1:3] == ["--log-format=text", "asud"], command
+    assert {"Type=notify", "NotifyAccess=main", "KillMode=mixed"} <= set(properties)
+    twist = Path(sys.executable).with_name("twist")
+    unit = ["[Service]", *properties, "ExecStart=" + shlex.join([str(twist), *command[1:]])]
+    (tmp_path / "asud.service").write_text("\n".join(unit) + "\n")
+    done = subprocess.run(["systemd-analyze", "verify", "asud.service"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), \
+        done.stdout + done.stderr
