@@ -77,6 +77,7 @@ def run(context: Context) -> Figure:
                 if built != count:
                     raise RuntimeError(f"{count} selections made {built} builds: not all distinct images")
                 busy_share = (busy_after - busy_before) / max(1e-9, total_after - total_before)
+                cpu_per_build = (busy_after - busy_before) / count
         finally:
             world.stop_daemon(daemon)
         throughput = count / elapsed
@@ -88,6 +89,12 @@ def run(context: Context) -> Figure:
         figure.details.append(
             f"W={workers}: the machine's {os.cpu_count()} cores were {busy_share:.0%} busy during the builds "
             f"(all processes: builds, daemon, this bench's polling, other users); load average {loadavg()}"
+        )
+        cores = os.cpu_count() or 1
+        figure.details.append(
+            f"W={workers}: {cpu_per_build:.2f} CPU-seconds of the whole machine per build; {cores} cores "
+            f"could give at most {cores / max(cpu_per_build, 1e-9):.3f} builds/s at that cost (the ideal "
+            f"asks {ideal:.3f})"
         )
         figure.details.append(
             f"W={workers}: {count} builds in {elapsed:.1f} s = {throughput:.3f} builds/s; ideal "
