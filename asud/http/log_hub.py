@@ -8,9 +8,9 @@ misses one: ids only go up, each subscriber keeps the last id it got, and it joi
 reaches the hub's cursor for that stream (otherwise it reads the gap first).
 
 The hub's connection exists only while someone follows: the loop starts with the first subscription and
-ends (closing its connection) when a read finds nobody left. A new stream wakes a blocked read by adding
-to the hub's private wake stream. ``unsubscribe`` is immediate and touches nothing but the hub's tables —
-a follower that leaves never affects the build or the others.
+ends (closing its connection) as soon as the last subscriber leaves. A new stream wakes a blocked read by
+adding to the hub's private wake stream. ``unsubscribe`` is immediate and touches nothing but the hub's
+tables — a follower that leaves never affects the build or the others.
 """
 
 from __future__ import annotations
@@ -99,6 +99,14 @@ class LogHub:
             if not followers:
                 del self._subscribers[subscription.stream]
                 self._cursors.pop(subscription.stream, None)
+                if not self._cursors and self._loop is not None:
+                    # Nobody left: end the blocked read now (its connection and timer go with it), but
+                    # not from inside the loop's own delivery.
+                    self.clock.callLater(0, self._stop_if_idle)
+
+    def _stop_if_idle(self) -> None:
+        if not self._cursors and self._loop is not None:
+            self._loop.cancel()
 
     def subscribers(self, stream: str | None = None) -> int:
         """How many follow ``stream`` (or anything)."""
@@ -117,8 +125,10 @@ class LogHub:
         loop = self._loop
         if loop is None:
             return Deferred.fromCoroutine(_nothing())
+        done: Deferred[None] = Deferred()
+        loop.addBoth(lambda _: done.callback(None))
         loop.cancel()
-        return loop.addErrback(lambda failure: failure.trap(CancelledError) and None)
+        return done
 
     async def _catch_up(self, subscription: Subscription) -> None:
         stream = subscription.stream
@@ -147,7 +157,10 @@ class LogHub:
         if self._closed:
             return
         if self._loop is None:
-            self._loop = Deferred.fromCoroutine(self._read_loop())
+            loop = Deferred.fromCoroutine(self._read_loop())
+            loop.addErrback(lambda failure: failure.trap(CancelledError) and None)
+            if not loop.called:
+                self._loop = loop
             return
         d = self.redis.call("XADD", self._wake_key, "MAXLEN", "1", "*", "w", "1")
         d.addCallback(lambda _: self.redis.call("EXPIRE", self._wake_key, 60))

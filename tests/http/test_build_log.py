@@ -253,7 +253,7 @@ async def test_many_followers_one_reader_and_a_disconnect_mid_stream(app: AsudAp
         data = await follower.closed
         assert b"to the rest" in data and b"event: end" in data
     await eventually(lambda: hub_for(app).subscribers() == 0)
-    await sleep(0)
+    await eventually(lambda: not hub_for(app).reading)  # nobody follows: the shared reader's connection goes
 
 
 @pytest_twisted.ensureDeferred

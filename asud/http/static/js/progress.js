@@ -1,5 +1,8 @@
 // The build page: poll GET /api/v1/build/<hash> (as the Firmware Selector does) and show the queue
-// position, the build steps, then the images with their checksums, the manifest and the log.
+// position, the build steps, then the images with their checksums, the manifest and the log. Beside it,
+// the live log: Server-Sent Events of GET /api/v1/build/<hash>/log, each line as make prints it, with
+// the step and the elapsed time; EventSource reconnects by itself and the server resumes after the
+// Last-Event-ID it sends, so a reconnect shows no line twice and misses none.
 import { appUrl, copyText, detailOf, formatSize, getJson, h } from "./http.js";
 
 const root = document.getElementById("build");
@@ -143,8 +146,85 @@ function imageItem(binDir, image) {
     h("a", { class: "button primary download", href: url, download: image.name }, `Download ${image.type}`));
 }
 
+const MAX_LIVE_LINES = 5000;
+const live = { source: null, step: null, started: null, offset: 0, ended: null, timer: null, lines: 0 };
+
+function elapsedText(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function showElapsed() {
+  if (live.started === null) return;
+  const now = live.ended !== null ? live.ended : Date.now() / 1000 - live.offset;
+  $("live-log-elapsed").textContent = `· ${elapsedText(now - live.started)} elapsed`;
+}
+
+function liveTime(t) {
+  if (!t) return;
+  live.offset = Date.now() / 1000 - t;
+  if (live.started === null) live.started = t;
+}
+
+function appendLive(text, cls) {
+  const pre = $("live-log");
+  const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 24;
+  const line = document.createElement("span");
+  line.textContent = `${text}\n`;
+  if (cls) line.className = cls;
+  pre.append(line);
+  live.lines += 1;
+  if (live.lines > MAX_LIVE_LINES) { pre.firstChild.remove(); live.lines -= 1; }
+  pre.dataset.lines = String(Number(pre.dataset.lines) + 1);
+  $("live-log-section").hidden = false;
+  if (atEnd) pre.scrollTop = pre.scrollHeight;
+}
+
+function setStep(step) {
+  $("live-log-step").textContent = step ? `Step: ${step}` : "";
+  $("live-log").dataset.step = step || "";
+}
+
+function followLog() {
+  if (!("EventSource" in window)) return;
+  const source = new EventSource(appUrl(`/api/v1/build/${encodeURIComponent(hash)}/log`));
+  live.source = source;
+  live.timer = setInterval(showElapsed, 1000);
+  source.addEventListener("open", () => { $("live-log-connection").textContent = ""; });
+  source.addEventListener("error", () => {
+    if (live.ended === null) $("live-log-connection").textContent = "· reconnecting…";
+  });
+  source.addEventListener("line", (event) => {
+    const data = JSON.parse(event.data);
+    liveTime(data.t);
+    if (data.step !== live.step) {
+      live.step = data.step;
+      setStep(data.step);
+      appendLive(`==> ${data.step}`, "log-step");
+    }
+    appendLive(data.text);
+    showElapsed();
+  });
+  source.addEventListener("status", (event) => {
+    const data = JSON.parse(event.data);
+    liveTime(data.t);
+    if (data.stage) $("live-log").dataset.stage = data.stage;
+  });
+  source.addEventListener("end", (event) => {
+    const data = JSON.parse(event.data);
+    live.ended = data.t || Date.now() / 1000 - live.offset;
+    appendLive(data.status === "done" ? "done" : `failed: ${data.detail}`, "log-step");
+    showElapsed();
+    $("live-log").dataset.ended = data.status;
+    $("live-log-connection").textContent = "";
+    source.close();
+    clearInterval(live.timer);
+  });
+}
+
 $("copy-link").addEventListener("click", async () => {
   $("copy-link-status").textContent = (await copyText(location.href)) ? "Link copied." : location.href;
 });
 
 poll();
+followLog();
