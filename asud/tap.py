@@ -42,6 +42,7 @@ class Options(usage.Options):
     opt_l = opt_listen
 
     def postOptions(self) -> None:
+        _journal_format(getattr(self, "parent", None))
         overrides: dict[str, Any] = {}
         if self["listen"]:
             overrides["http"] = {"listen": list(self["listen"])}
@@ -49,6 +50,17 @@ class Options(usage.Options):
             self["settings"] = load(self["config"], **overrides)
         except ConfigError as error:
             raise usage.UsageError(f"bad setting {error}") from None
+
+
+def _journal_format(twist_options: Any) -> None:
+    """Under systemd with ``twist --log-format=text`` and stdout connected to the journal: lines without
+    twist's timestamp (journald stamps them) and with a ``<N>`` priority (``asud.journal``)."""
+    if twist_options is None or twist_options.get("logFormat") != "text":
+        return
+    from asud.journal import journal_observer, writes_to_journal
+
+    if writes_to_journal(twist_options.get("logFile")):
+        twist_options["fileLogObserverFactory"] = journal_observer
 
 
 def makeService(options: Options) -> IService:

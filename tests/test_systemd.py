@@ -164,3 +164,37 @@ def _post_build(url: str) -> Any:
     request = {"version": "24.10.4", "target": "ath79/generic", "profile": "tplink_archer-c7-v5",
                "packages": ["luci"]}
     return http_call(f"{url}/api/v1/build", request)
+
+
+def test_on_the_journal_stream_lines_carry_a_priority_and_no_timestamp(demo_tree: DemoTree,
+                                                                       tmp_path: Path) -> None:
+    """systemd sets $JOURNAL_STREAM to the device:inode of the stdout it connected to journald."""
+    require_executable("redis-server")
+    settings = daemon_settings(demo_tree, tmp_path / "asud" / "data", build={"workers": 0, "sandbox": "none"})
+    log_path = tmp_path / "asud" / "asud.log"
+    log_path.parent.mkdir(parents=True)
+    log_path.touch()
+    status = log_path.stat()
+    journal = {"JOURNAL_STREAM": f"{status.st_dev}:{status.st_ino}"}
+    daemon = DaemonProcess(tmp_path / "asud", settings, env=journal)
+    try:
+        daemon.start()
+        assert http_call(f"{daemon.url}/json/v1/overview.json").status == 200
+    finally:
+        assert daemon.stop() == -signal.SIGTERM
+    lines = daemon.log_text().splitlines()
+    assert "<6>[asud.service#info] asud started" in lines, lines[:20]
+    assert all(re.match(r"<[0-7]>", line) for line in lines), [line for line in lines
+                                                                if not re.match(r"<[0-7]>", line)][:5]
+    assert not any(re.match(r"<\d>\d{4}-\d\d-\d\dT", line) for line in lines)
+
+
+def test_elsewhere_lines_keep_twists_timestamp(demo_tree: DemoTree, tmp_path: Path) -> None:
+    require_executable("redis-server")
+    settings = daemon_settings(demo_tree, tmp_path / "asud" / "data", build={"workers": 0, "sandbox": "none"})
+    daemon = DaemonProcess(tmp_path / "asud", settings, env={"JOURNAL_STREAM": "1:1"})  # another stream
+    try:
+        daemon.start()
+    finally:
+        daemon.stop()
+    assert re.match(r"\d{4}-\d\d-\d\dT", daemon.log_text())
