@@ -12,11 +12,10 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
-from twisted.internet import reactor
-from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
-from twisted.web.server import Site
+from twisted.web.server import Request, Site
 
 __all__ = ["FixedAnswer", "QuietSite", "main"]
 
@@ -34,15 +33,14 @@ class FixedAnswer(Resource):
     isLeaf = True
 
     def __init__(self, body: bytes, headers: dict[str, str]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.body = body
-        self.headers = [(name.encode(), value.encode()) for name, value in headers.items()]
-        self.length = str(len(body)).encode()
+        self.headers = [(name.encode(), [value.encode()]) for name, value in headers.items()]
+        self.headers.append((b"content-length", [str(len(body)).encode()]))
 
-    def render_GET(self, request: IRequest) -> bytes:
-        for name, value in self.headers:
-            request.setHeader(name, value)
-        request.setHeader(b"content-length", self.length)
+    def render_GET(self, request: Request) -> bytes:
+        for name, values in self.headers:
+            request.responseHeaders.setRawHeaders(name, values)
         return self.body
 
     render_HEAD = render_GET
@@ -62,11 +60,14 @@ def main(argv: Sequence[str]) -> None:
         root = File(directory)
     else:
         raise SystemExit(f"usage: python -m bench.bare resource BODY HEADERS PORT | file DIR PORT ({kind}?)")
-    site = QuietSite(root)
+    from twisted.internet import reactor as global_reactor
+
+    reactor = cast(Any, global_reactor)  # the module stands for the reactor it installed
+    site = QuietSite(root)  # type: ignore[no-untyped-call]
     site.displayTracebacks = False
-    reactor.listenTCP(int(port), site, interface="127.0.0.1")  # type: ignore[attr-defined]
+    reactor.listenTCP(int(port), site, interface="127.0.0.1")
     print(f"listening on {port}", flush=True)
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
 
 
 if __name__ == "__main__":

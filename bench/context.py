@@ -117,8 +117,6 @@ class Context:
     #: Set by the cold-build figure: the request body and hash of a finished build.
     finished_body: dict[str, Any] | None = None
     finished_hash: str | None = None
-    #: Median POST→200 of a warm build (seconds), set by the build-overhead figure.
-    warm_build_seconds: float | None = None
     _sets: Iterator[list[str]] = field(default_factory=_package_sets)
 
     def fresh_packages(self) -> list[str]:

@@ -68,7 +68,7 @@ def _bytes(text: str) -> float:
     match = re.fullmatch(r"([\d.]+)([KMGT]?)B", text)
     if not match:
         return 0.0
-    return float(match.group(1)) * 1024 ** " KMGT".index(match.group(2) or " ")
+    return float(match.group(1)) * float(1024 ** " KMGT".index(match.group(2) or " "))
 
 
 def parse_wrk(output: str) -> WrkRun:
