@@ -45,6 +45,8 @@ log = Logger()
 
 #: Seconds between looks at a followed build's record (queue position, an end nobody wrote).
 POLL_SECONDS = 2.0
+#: Seconds between looks at the record of a build whose lines are flowing.
+RECHECK_SECONDS = 20.0
 #: Seconds between SSE comments on a quiet stream (proxies close idle connections).
 KEEPALIVE_SECONDS = 15.0
 
@@ -100,6 +102,7 @@ class Follower:
         self.poll.clock = logs.state.clock
         self.quiet = 0.0
         self.looking: Deferred[None] | None = None
+        self.since_look = 0.0
 
     # -- life ---------------------------------------------------------------------------------------------
     def start(self) -> Deferred[None]:
@@ -186,6 +189,12 @@ class Follower:
         if self.sse and self.quiet >= KEEPALIVE_SECONDS:
             self.quiet = 0.0
             self.request.write(b": keepalive\n\n")
+        # Once lines flow they tell the story; the record is asked only now and then (a build whose end
+        # never reached its stream), so 500 followers of a running build cost Redis nothing per tick.
+        self.since_look += POLL_SECONDS
+        if self.seen_entry and self.since_look < RECHECK_SECONDS:
+            return None
+        self.since_look = 0.0
         self.looking = ensureDeferred(self._look())
         self.looking.addErrback(lambda failure: failure.trap(CancelledError) and None)
         return self.looking
