@@ -19,6 +19,7 @@ last id, so a slow reader costs no memory and loses nothing the capped stream st
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,9 @@ def sse_event(event: str, data: dict[str, Any], event_id: str | None = None) -> 
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
+@functools.lru_cache(maxsize=4096)
 def _sse_of(entry: LogEntry) -> bytes:
+    """One entry as its event; cached, as every follower of a build writes the same bytes."""
     if entry.kind == "line":
         return sse_event("line", entry.as_json(), entry.id)
     if entry.kind == "status":
