@@ -315,3 +315,28 @@ async def test_live_builds_needs_the_token_when_set_else_loopback(app: AsudApp, 
         watcher.hang_up()
         await watcher.closed
         await eventually(lambda: hub_for(app).subscribers() == 0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_slow_reader_is_paused_not_buffered_and_loses_nothing(app: AsudApp, live: LiveServer) -> None:
+    build = Build(app)
+    await build.submit()
+    await build.start()
+    path = f"/api/v1/build/{build.request.request_hash}/log"
+    slow = await open_raw(live, path, {"Accept": "text/event-stream"})
+    await slow.wait_for(b"event: status")
+    slow.transport.pauseProducing()  # type: ignore[union-attr]  # the client stops reading
+    stream = log_key(build.key)
+    filler = "y" * 1000
+    for number in range(3000):  # ~3 MB: far more than the socket buffers hold
+        build.line(f"{number} {filler}")
+        if number % 500 == 499:
+            await build.sink.flushed(build.key)
+    await build.sink.flushed(build.key)
+    # The daemon stopped feeding this reader: it left the hub instead of buffering the rest.
+    await eventually(lambda: hub_for(app).subscribers(stream) == 0, timeout=20)
+    slow.transport.resumeProducing()  # type: ignore[union-attr]
+    await build.done()
+    data = await slow.closed
+    numbers = [int(event["data"]["text"].split()[0]) for event in events(data) if event["event"] == "line"]
+    assert numbers == list(range(3000))  # resumed from Redis after its last id: nothing lost or repeated
