@@ -6,20 +6,25 @@ verify`` and the socket hand-over with ``systemd-socket-activate`` (both from De
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from asud.config import to_toml
-from tests.support.daemon import daemon_settings, http_call
-from tests.support.requirements import require_executable
+from tests.support.daemon import DaemonProcess, daemon_settings, http_call
+from tests.support.requirements import require, require_executable
 from tests.support.upstream import DemoTree, demo_tree
 
 __all__ = ["demo_tree"]
@@ -126,3 +131,60 @@ def test_the_documented_systemd_run_one_liner_makes_a_unit_systemd_accepts(tmp_p
                           text=True, timeout=60, check=False)
     assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), \
         done.stdout + done.stderr
+
+
+def _unit_setting(name: str) -> str:
+    for line in (ETC / "asud.service").read_text().splitlines():
+        if line.startswith(name + "="):
+            return line.split("=", 1)[1]
+    raise AssertionError(f"{name}= not in etc/asud.service")
+
+
+@pytest.mark.slow
+def test_a_build_works_with_the_units_capabilities_and_no_new_privileges(demo_tree: DemoTree) -> None:
+    """What systemd would do to the process, emulated with setpriv: the unit's capability bounding set and
+    no_new_privs; the build runs as [build] sandbox_uid inside bwrap and its image verifies."""
+    require(os.geteuid() == 0, "needs root: the unit runs the daemon as root")
+    require_executable("setpriv", "util-linux")
+    require_executable("redis-server")
+    require_executable("bwrap", "bubblewrap")
+    bounding_set = _unit_setting("CapabilityBoundingSet").split()
+    capabilities = [name.lower().removeprefix("cap_") for name in bounding_set]
+    assert _unit_setting("NoNewPrivileges") == "yes"
+    prefix = ["setpriv", "--bounding-set=" + ",".join(["-all", *("+" + name for name in capabilities)]),
+              "--no-new-privs"]
+    # The build uid must reach its workspace: a 0755 directory, as StateDirectoryMode=0755 makes.
+    directory = Path(tempfile.mkdtemp(prefix="asud-caps-"))
+    try:
+        directory.chmod(0o755)
+        settings = daemon_settings(demo_tree, directory / "data", build={"workers": 1, "sandbox_uid": 65534})
+        daemon = DaemonProcess(directory / "run", settings, prefix=prefix)
+        try:
+            daemon.start()
+            status = Path(f"/proc/{daemon.pid}/status").read_text()
+            bounding = int(re.search(r"CapBnd:\s*([0-9a-f]+)", status).group(1), 16)  # type: ignore[union-attr]
+            assert bin(bounding).count("1") == len(capabilities), status
+            assert re.search(r"NoNewPrivs:\s*1", status)
+            posted = http_call(f"{daemon.url}/api/v1/build", {
+                "version": "24.10.4", "target": "ath79/generic", "profile": "tplink_archer-c7-v5",
+                "packages": ["luci"]})
+            assert posted.status in (200, 202), posted
+            request_hash = posted.json()["request_hash"]
+            deadline = time.monotonic() + 180
+            answer = posted
+            while answer.status != 200 and time.monotonic() < deadline:
+                time.sleep(0.3)
+                answer = http_call(f"{daemon.url}/api/v1/build/{request_hash}")
+                assert answer.status in (200, 202), (answer, daemon.log_text()[-3000:])
+            assert answer.status == 200, daemon.log_text()[-3000:]
+            result = answer.json()
+            image = result["images"][0]
+            data = http_call(f"{daemon.url}/store/{result['bin_dir']}/{image['name']}")
+            assert hashlib.sha256(data.body).hexdigest() == image["sha256"]
+            log = daemon.log_text()
+            assert "not reachable by uid" not in log, log[-3000:]
+            assert "Traceback" not in log, log[-3000:]
+        finally:
+            assert daemon.stop() == -signal.SIGTERM
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,10 @@ class DaemonProcess:
     """One ``twist asud`` child; ``url`` (``http://127.0.0.1:PORT``) once started."""
 
     def __init__(self, directory: Path, settings: Mapping[str, Any],
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, prefix: Sequence[str] = ()) -> None:
         self.directory = directory
+        #: A command the daemon runs under (``setpriv …`` to emulate a unit's restrictions).
+        self.prefix = list(prefix)
         self.config_path = directory / "asud.toml"
         self.log_path = directory / "asud.log"
         self.settings = settings
@@ -74,7 +76,7 @@ class DaemonProcess:
     def start(self, timeout: float = START_TIMEOUT) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(to_toml(self.settings))
-        command = [sys.executable, "-m", "twisted", "--log-format=text", "asud", "--config",
+        command = [*self.prefix, sys.executable, "-m", "twisted", "--log-format=text", "asud", "--config",
                    str(self.config_path)]
         environ = {key: item for key, item in os.environ.items() if not key.startswith("ASUD_")}
         environ.update(self.env)
