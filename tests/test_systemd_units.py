@@ -188,3 +188,9 @@ def test_a_build_works_with_the_units_capabilities_and_no_new_privileges(demo_tr
             assert daemon.stop() == -signal.SIGTERM
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_deployment_doc_shows_the_units_and_the_embedding_example_as_they_are() -> None:
+    text = (ETC.parent / "docs" / "deployment.md").read_text()
+    for path in (ETC / "asud.service", ETC / "asud.socket", ETC.parent / "examples" / "embed.py"):
+        assert path.read_text() in text, f"docs/deployment.md shows an old {path.name}"
