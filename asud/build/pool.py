@@ -189,6 +189,10 @@ class BuildPool(Service):
         for build in running:
             build.cancel()
         await DeferredList([build.finished for build in running if build.finished is not None])
+        flushed = getattr(self.sink, "flushed", None)
+        if flushed is not None:
+            # The last lines of a handed-back build ("build handed back …") reach its log before Redis closes.
+            await DeferredList([flushed(build.entry.image_key) for build in running])
         await self.pipeline.close()
 
     def idle(self) -> Deferred[None]:
