@@ -88,7 +88,8 @@ class TailOptions(Command):
     optParameters = [
         *Command.optParameters,
         ["server", None, DEFAULT_SERVER, "the server's URL"],
-        ["token", None, None, "the server's [http] admin_token, for --all (else $ASUD_ADMIN_TOKEN)"],
+        ["token", None, None,
+         "the server's [http] admin_token, for --all (else that of --config or $ASUD_HTTP__ADMIN_TOKEN)"],
     ]
 
     def __init__(self) -> None:
@@ -108,12 +109,10 @@ class TailOptions(Command):
         return Deferred.fromCoroutine(self._run(reactor))
 
     async def _run(self, reactor: Any) -> int:
-        import os
-
         printer = _Printer(sys.stdout, sys.stdout.isatty())
         server = self["server"].rstrip("/")
         if self["all"]:
-            token = self["token"] or os.environ.get("ASUD_ADMIN_TOKEN")
+            token = self["token"] or self.load_config().http.admin_token
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             follow = _AllFollower(printer)
             await _follow(reactor, f"{server}/api/v1/builds/live", headers, follow.event, lambda: False)
