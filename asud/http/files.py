@@ -48,12 +48,17 @@ def send_file(request: IRequest, path: Path, content_type: bytes) -> bytes | Def
 
     def finished(result: object) -> None:
         handle.close()
+        # FileSender unregisters itself only when it reaches the end; a request finished with a producer
+        # still registered is an error of its own.
+        if getattr(request, "producer", None) is sender:
+            request.unregisterProducer()
         if cancelled or done.called:
             return
-        if isinstance(result, Failure) and not getattr(request, "_disconnected", False):
-            done.errback(result)
+        if isinstance(result, Failure) and result.check(OSError):
+            done.errback(result)  # the file could not be read: a real error
             return
-        done.callback(b"")  # sent, or the client left mid-download (not worth a traceback)
+        # Sent, or the client left mid-download (the consumer stopped the producer): not worth a traceback.
+        done.callback(b"")
 
     sender.beginFileTransfer(handle, request).addBoth(finished)
     return done

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.protocol import Protocol
+from twisted.internet.task import deferLater
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from asud.http.state import AsudApp
 from tests.http.client import LiveServer, listening, raw_request
@@ -86,3 +93,48 @@ async def test_traversal_attempts_never_leave_the_store(server: LiveServer, targ
     status, body, _ = await raw_request(server, "GET", target)
     assert 400 <= status < 500
     assert b"SQLite format" not in body and b"root:" not in body and CONTENT[:20] not in body
+
+
+class _HangUp(Protocol):
+    """Asks for a file, reads the first bytes of the answer, then closes the connection."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.closed: Deferred[None] = Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.write(f"GET {self.target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+
+    def dataReceived(self, data: bytes) -> None:
+        self.transport.abortConnection()
+
+    def connectionLost(self, reason: object) -> None:
+        self.closed.callback(None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_client_leaving_mid_download_is_not_an_error(bare_app: AsudApp) -> None:
+    """A router that loses power mid-download: the transfer stops, nothing is logged as an error."""
+    from asud.http.root import make_resource
+
+    big = os.urandom(1 << 20) * 8  # well over what the socket buffers take at once
+    bare_app.files.write_bytes(BIN_DIR, "big.bin", big)
+    errors: list[dict[str, object]] = []
+
+    def observe(event: dict[str, object]) -> None:
+        level = event.get("log_level")
+        if level in (LogLevel.error, LogLevel.critical) or event.get("isError"):
+            errors.append(event)
+
+    globalLogPublisher.addObserver(observe)
+    try:
+        async with listening(make_resource(bare_app)) as live:
+            client = _HangUp(f"/store/{BIN_DIR}/big.bin")
+            await connectProtocol(TCP4ClientEndpoint(reactor, live.host, live.port), client)
+            await client.closed
+            await deferLater(reactor, 0.2, lambda: None)
+            response = await live.client.get(f"/store/{BIN_DIR}/big.bin")  # still serving, whole file
+            assert response.status_code == 200 and len(response.content) == len(big)
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    assert not errors, [formatEvent(event) for event in errors]
