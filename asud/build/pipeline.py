@@ -146,6 +146,8 @@ class BuildPipeline:
         key = job["image_key"]
         lines: LogSink = TeeSink(self.logs, sink) if sink is not None else self.logs
         self.logs.open(key)
+        if job.get("log_header"):  # the pool's first line: which asud and which node built it
+            lines.line(key, "asud", str(job["log_header"]))
         try:
             outcome = await _Build(self, job, lines, may_store).run()
         except CancelledError:

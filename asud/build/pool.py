@@ -5,7 +5,8 @@ free slot, then for an entry (``BuildQueue.take``: a lapsed lease of a dead daem
 new entry), and starts the build in that slot. A build is a chain of Deferreds:
 
     entry → ``BuildRecords.started`` (the job; ``None``: nothing to build, the entry is dropped)
-          → ``BuildPipeline.build`` (stages to the record as they come, lines to the log sink)
+          → ``BuildPipeline.build`` (first line ``asud <version> on node <node>``; stages to the record
+            as they come, lines to the log sink)
           → ``BuildRecords.done`` / ``failed`` → ``build.json`` into the files store → ``BuildQueue.ack``
 
 While it runs, a ``LoopingCall`` renews the entry's lease every ``[build] lease_renew_interval``; when the
@@ -31,6 +32,7 @@ from twisted.internet.task import LoopingCall, deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
+from asud import __version__
 from asud.build.logsink import BuildLog, LogSink, TeeSink
 from asud.build.pipeline import BuildOutcome, BuildPipeline, StoreCheck
 from asud.build.queue import BuildQueue, QueueEntry
@@ -44,7 +46,7 @@ from asud.store.records import BuildRecords
 from asud.store.reindex import write_build_json
 from asud.upstream.fetch import Fetcher
 
-__all__ = ["BuildPool", "Builder"]
+__all__ = ["BuildPool", "Builder", "log_header"]
 
 log = Logger()
 
@@ -52,6 +54,11 @@ log = Logger()
 TAKE_BLOCK = 2.0
 #: Seconds the taker waits after the queue failed (Redis away) before it asks again.
 RETRY_AFTER = 1.0
+
+
+def log_header(node: str) -> str:
+    """The first line of every build's log: which asud, on which node of a cluster, built it."""
+    return f"asud {__version__} on node {node}"
 
 
 class FinishedBuilds(Protocol):
@@ -251,6 +258,7 @@ class BuildPool(Service):
             return
         if isinstance(self.sink, BuildLog):
             self.sink.begin(key, node)
+        job = {**job, "log_header": log_header(node)}
         stages = _StageWriter(self.records, node)
         sink = TeeSink(stages, self.sink)
         renewal = LoopingCall(lambda: Deferred.fromCoroutine(self._renew(running)))

@@ -19,6 +19,7 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.threads import deferToThread
 from twisted.web.iweb import IRequest
 
+from asud import __version__
 from asud.errors import Unavailable
 from asud.http.errors import json_app
 from asud.http.shield import shielded
@@ -92,9 +93,12 @@ def render_metrics(
     imagebuilder_bytes: int,
     store_bytes: int,
     latency: LatencyHistogram | None,
+    node: str = "",
 ) -> str:
-    """The whole exposition text."""
+    """The whole exposition text; ``node`` names this daemon in a cluster (``[cluster] node``)."""
     out = _Lines()
+    out.family("node_info", "gauge", "This daemon: its node name in a cluster and its version (always 1).")
+    out.sample("node_info", 1, [("node", node), ("version", __version__)])
     out.family("build_queue_length", "gauge", "Builds waiting for a worker.")
     out.sample("build_queue_length", queue_length)
     out.family("build_requests_total", "counter", "Accepted build requests (v1 and 2017 API).")
@@ -178,7 +182,7 @@ class Metrics:
                 cache_bytes = await shielded(deferToThread(self._imagebuilder_bytes))
             text = render_metrics(queue_length=int(queued), totals=totals,
                                   imagebuilder_bytes=int(cache_bytes), store_bytes=int(store_bytes),
-                                  latency=self.latency)
+                                  latency=self.latency, node=self.state.config.node_name())
             body = text.encode("utf-8")
             request.setHeader(b"Content-Type", CONTENT_TYPE)
             request.setHeader(b"Content-Length", b"%d" % len(body))

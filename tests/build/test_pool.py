@@ -21,7 +21,7 @@ from twisted.internet.task import LoopingCall
 
 from asud.build.logsink import LogSink
 from asud.build.pipeline import BuildOutcome
-from asud.build.pool import BuildPool
+from asud.build.pool import BuildPool, log_header
 from asud.build.queue import BuildQueue
 from asud.build.stages import BuildStage, BuildStatus
 from asud.config import Config, load
@@ -128,7 +128,8 @@ async def test_a_build_is_taken_built_recorded_and_acknowledged(setup: Setup) ->
     await pool.start()
     await eventually(lambda: setup.builder.builds)
     job, _, _ = setup.builder.builds[0]
-    assert job == request.job()
+    assert job == {**request.job(), "log_header": log_header("node-a")}  # the job, and who builds it
+    assert log_header("node-a").startswith("asud ") and log_header("node-a").endswith(" on node node-a")
     view = await setup.records.get(request.request_hash)
     assert view.status is BuildStatus.STARTED and view.node == "node-a"
     await eventually(lambda: setup.records.get(request.request_hash).addCallback(
@@ -399,6 +400,10 @@ async def test_end_to_end_with_the_demo_imagebuilder(redis: Redis, tmp_path: Pat
         assert view.result["images"] and "htop" in view.result["manifest"]
         assert {"build.log", BUILD_JSON} <= set(setup.files.files(request.bin_dir))
         assert any(step == "make image" for _, step, _ in lines)
+        # the first line of the log, in build.log and to the sink: which asud on which node built it
+        head = setup.files.resolve(request.bin_dir, "build.log").read_text().splitlines()[:2]
+        assert head == ["==> asud", log_header("node-a")], head  # build.log heads each step "==> step"
+        assert lines[0] == (request.image_key, "asud", log_header("node-a"))
         assert await setup.queue.length() == 0
     finally:
         await setup.stop()

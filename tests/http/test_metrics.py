@@ -7,6 +7,7 @@ import re
 
 import pytest_twisted
 
+from asud import __version__
 from asud.http.metrics import LatencyHistogram, latency_of, render_metrics
 from asud.store.stats_window import Totals
 from tests.http.test_stats_routes import Scripted, scripted
@@ -37,6 +38,8 @@ async def test_metrics_after_the_script(scripted: Scripted) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     values = samples(response.text)
+    node_info = f'asud_node_info{{node="{scripted.app.config.node_name()}",version="{__version__}"}}'
+    assert values[node_info] == 1  # which daemon of a cluster answered
     assert values["asud_build_queue_length"] == 0
     assert values["asud_build_requests_total"] == 4
     assert values["asud_cache_hits_total"] == 1 and values["asud_cache_misses_total"] == 3
@@ -82,7 +85,7 @@ def test_latency_buckets_are_cumulative_and_labels_escaped() -> None:
     histogram = LatencyHistogram()
     histogram.observe("GET", '/a"b\\c', 200, 0.03)
     histogram.observe("GET", '/a"b\\c', 200, 7.0)
-    text = render_metrics(queue_length=0, totals=Totals(), imagebuilder_bytes=0, store_bytes=0,
+    text = render_metrics(queue_length=0, totals=Totals(), imagebuilder_bytes=0, store_bytes=0, node='n"1',
                           latency=histogram)
     values = samples(text)
     labels = 'method="GET",route="/a\\"b\\\\c",status="200"'
@@ -92,3 +95,4 @@ def test_latency_buckets_are_cumulative_and_labels_escaped() -> None:
     assert values[f'asud_http_request_duration_seconds_bucket{{{labels},le="+Inf"}}'] == 2
     assert values[f"asud_http_request_duration_seconds_sum{{{labels}}}"] == 7.03
     assert values['asud_builds_total{outcome="done"}'] == 0
+    assert values[f'asud_node_info{{node="n\\"1",version="{__version__}"}}'] == 1
