@@ -14,7 +14,7 @@ BENCH_FLAGS ?= --profile
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/pip install --quiet -e '.[test,bench]' --config-settings editable_mode=compat
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -41,7 +41,7 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 ## bench: every performance figure against its target, on 127.0.0.1; writes bench/out/results.md (< 10 min); bench/results.md is the committed reference.
-## Profiles of the server come from py-spy when it is installed (pip install py-spy).
+## --profile samples the daemon with py-spy (the bench extra, installed with the venv).
 bench: venv
 	$(BIN)/python -m bench $(BENCH_FLAGS)
 
