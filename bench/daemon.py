@@ -14,36 +14,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from asud.config import to_toml
 from bench.processes import Child, free_port, read_rss_mb, start_child
 
-__all__ = ["Daemon", "toml_text"]
+__all__ = ["Daemon"]
 
 #: How long a daemon may take to start (the real-scale catalog is the slow case).
 START_TIMEOUT = 120.0
 _STARTED = "asud started"
-
-
-def toml_text(settings: Mapping[str, Any], prefix: str = "") -> str:
-    """``settings`` (strings, numbers, booleans, lists of those, nested tables) as a TOML document."""
-
-    def value(item: Any) -> str:
-        if isinstance(item, bool):
-            return "true" if item else "false"
-        if isinstance(item, int | float):
-            return repr(item)
-        if isinstance(item, str | Path):
-            return json.dumps(str(item))
-        if isinstance(item, list | tuple):
-            return "[" + ", ".join(value(element) for element in item) + "]"
-        raise TypeError(f"no TOML for {item!r}")
-
-    lines = [f"[{prefix}]"] if prefix else []
-    lines += [f"{key} = {value(item)}" for key, item in settings.items() if not isinstance(item, Mapping)]
-    text = "\n".join(lines) + "\n"
-    for key, item in settings.items():
-        if isinstance(item, Mapping):
-            text += "\n" + toml_text(item, f"{prefix}.{key}" if prefix else key)
-    return text
 
 
 def events(text: str) -> Iterator[dict[str, Any]]:
@@ -91,7 +69,7 @@ class Daemon:
 
     def start(self, timeout: float = START_TIMEOUT) -> Daemon:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(toml_text(self.settings), encoding="utf-8")
+        self.config_path.write_text(to_toml(self.settings), encoding="utf-8")
         argv = [
             sys.executable,
             "-m",

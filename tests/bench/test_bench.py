@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.daemon import events, toml_text
+from asud.config import to_toml
+from bench.daemon import events
 from bench.load import head_load, parse_wrk, release_together
 from bench.profile import summarise
 from bench.redis_probe import RedisProbe
@@ -90,7 +91,7 @@ def test_settings_are_written_as_toml() -> None:
         "catalog": {"refresh_interval": 5.0},
         "distros": {"openwrt": {"upstream_url": "http://127.0.0.1:2", "public_keys": ["a\nb"]}},
     }
-    assert tomllib.loads(toml_text(settings)) == settings
+    assert tomllib.loads(to_toml(settings)) == settings
 
 
 def test_json_log_events_are_read() -> None:
