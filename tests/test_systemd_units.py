@@ -140,30 +140,44 @@ def _unit_setting(name: str) -> str:
     raise AssertionError(f"{name}= not in etc/asud.service")
 
 
+#: A uid with no other use on a test machine, standing in for the unit's ``User=asud``.
+DAEMON_UID = 4242
+
+
 @pytest.mark.slow
-def test_a_build_works_with_the_units_capabilities_and_no_new_privileges(demo_tree: DemoTree) -> None:
-    """What systemd would do to the process, emulated with setpriv: the unit's capability bounding set and
-    no_new_privs; the build runs as [build] sandbox_uid inside bwrap and its image verifies."""
-    require(os.geteuid() == 0, "needs root: the unit runs the daemon as root")
+def test_a_build_works_as_the_units_own_user_with_its_ambient_capabilities(demo_tree: DemoTree) -> None:
+    """What systemd does to the process, emulated with setpriv: the daemon runs as a user of its own with
+    the unit's AmbientCapabilities (and nothing beyond its CapabilityBoundingSet) under no_new_privs; the
+    build still runs as [build] sandbox_uid inside bwrap, and its image verifies."""
+    require(os.geteuid() == 0, "needs root to start a process as another user with capabilities")
     require_executable("setpriv", "util-linux")
     require_executable("redis-server")
     require_executable("bwrap", "bubblewrap")
+    assert _unit_setting("User") == "asud"
     bounding_set = _unit_setting("CapabilityBoundingSet").split()
-    capabilities = [name.lower().removeprefix("cap_") for name in bounding_set]
+    assert _unit_setting("AmbientCapabilities").split() == bounding_set
     assert _unit_setting("NoNewPrivileges") == "yes"
-    prefix = ["setpriv", "--bounding-set=" + ",".join(["-all", *("+" + name for name in capabilities)]),
-              "--no-new-privs"]
-    # The build uid must reach its workspace: a 0755 directory, as StateDirectoryMode=0755 makes.
-    directory = Path(tempfile.mkdtemp(prefix="asud-caps-"))
+    capabilities = ",".join("+" + name.lower().removeprefix("cap_") for name in bounding_set)
+    prefix = ["setpriv", f"--reuid={DAEMON_UID}", f"--regid={DAEMON_UID}", "--clear-groups",
+              f"--bounding-set=-all,{capabilities}", f"--inh-caps=-all,{capabilities}",
+              f"--ambient-caps=-all,{capabilities}", "--no-new-privs"]
+    # The daemon's own directory (StateDirectory=, owned by User=, mode 0755 so the build uid reaches its
+    # workspace under it).
+    directory = Path(tempfile.mkdtemp(prefix="asud-user-"))
     try:
         directory.chmod(0o755)
+        os.chown(directory, DAEMON_UID, DAEMON_UID)
         settings = daemon_settings(demo_tree, directory / "data", build={"workers": 1, "sandbox_uid": 65534})
-        daemon = DaemonProcess(directory / "run", settings, prefix=prefix)
+        run = directory / "run"
+        run.mkdir()
+        os.chown(run, DAEMON_UID, DAEMON_UID)
+        daemon = DaemonProcess(run, settings, prefix=prefix)
         try:
             daemon.start()
             status = Path(f"/proc/{daemon.pid}/status").read_text()
+            assert re.search(rf"^Uid:\s+{DAEMON_UID}\s+{DAEMON_UID}\s", status, re.MULTILINE), status
             bounding = int(re.search(r"CapBnd:\s*([0-9a-f]+)", status).group(1), 16)  # type: ignore[union-attr]
-            assert bin(bounding).count("1") == len(capabilities), status
+            assert bin(bounding).count("1") == len(bounding_set), status
             assert re.search(r"NoNewPrivs:\s*1", status)
             posted = http_call(f"{daemon.url}/api/v1/build", {
                 "version": "24.10.4", "target": "ath79/generic", "profile": "tplink_archer-c7-v5",
@@ -183,7 +197,12 @@ def test_a_build_works_with_the_units_capabilities_and_no_new_privileges(demo_tr
             assert hashlib.sha256(data.body).hexdigest() == image["sha256"]
             log = daemon.log_text()
             assert "not reachable by uid" not in log, log[-3000:]
+            assert "builds run as uid 65534" in log, log[-3000:]
+            assert "building as the daemon's user" not in log, log[-3000:]
             assert "Traceback" not in log, log[-3000:]
+            # The files the daemon keeps are its user's, never root's: the ImageBuilder cache included.
+            owners = {path.stat().st_uid for path in (directory / "data").rglob("*") if not path.is_symlink()}
+            assert 0 not in owners, owners
         finally:
             assert daemon.stop() == -signal.SIGTERM
     finally:

@@ -27,6 +27,7 @@ not): where it is not, the build runs as the daemon's user, and a warning says s
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import sys
@@ -225,8 +226,9 @@ class BwrapSandbox(_Runs):
         super().__init__(reactor=reactor, kill_grace=kill_grace)
         self.bwrap = bwrap
         self.tmp_size = tmp_size
-        #: Only a root daemon can run builds as another uid.
-        self.build_uid = build_uid if build_uid is not None and os.geteuid() == 0 else None
+        #: Only a daemon that may change uid (root, or a user given the capabilities to) runs builds as
+        #: another uid.
+        self.build_uid = build_uid if build_uid is not None and can_switch_uid() else None
         self._python = _python_fallback()
 
     def command(
@@ -314,6 +316,12 @@ class BwrapSandbox(_Runs):
                 result.stdout,
                 result.stderr,
             )
+        if self.build_uid is not None:
+            log.info("sandbox: bwrap; builds run as uid {uid}", uid=self.build_uid)
+        else:
+            log.warn("sandbox: bwrap; builds run as the daemon's own uid {uid} (run the daemon as root, or "
+                     "give it CAP_SETUID, CAP_SETGID and CAP_CHOWN, to build as [build] sandbox_uid)",
+                     uid=os.geteuid())
 
 
 class NoSandbox(_Runs):
@@ -348,6 +356,25 @@ class NoSandbox(_Runs):
 
     def check(self) -> Deferred[None]:
         return succeed(None)
+
+
+#: What a daemon needs to run a build as another uid: switch to it (SETUID, SETGID) and hand the workspace
+#: to it (CHOWN). Bit numbers from linux/capability.h.
+_SWITCH_CAPABILITIES = {"CAP_CHOWN": 0, "CAP_SETGID": 6, "CAP_SETUID": 7}
+
+
+def can_switch_uid(status: Path = Path("/proc/self/status")) -> bool:
+    """Root, or a user holding CAP_SETUID, CAP_SETGID and CAP_CHOWN (e.g. systemd's ``User=asud`` with
+    ``AmbientCapabilities=``)."""
+    if os.geteuid() == 0:
+        return True
+    try:
+        text = status.read_text()
+    except OSError:
+        return False
+    found = re.search(r"^CapEff:\s*([0-9a-f]+)$", text, re.MULTILINE)
+    effective = int(found.group(1), 16) if found else 0
+    return all(effective & (1 << bit) for bit in _SWITCH_CAPABILITIES.values())
 
 
 def hand_over(root: Path, uid: int) -> None:
