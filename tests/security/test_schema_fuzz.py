@@ -21,6 +21,8 @@ __all__ = ["asud_target", "demo_tree", "flush_stats"]
 #: Generated cases per operation and generation mode.
 EXAMPLES = 100
 MIN_TOTAL_CASES = 2000
+#: Operations that stream until a build ends (left out: see ``_run``).
+STREAMING = frozenset({"/api/v1/build/{request_hash}/log", "/api/v1/builds/live"})
 
 
 def _schemathesis() -> Any:
@@ -53,7 +55,11 @@ def _run(target_url: str) -> None:
     checks = [not_a_server_error, status_code_conformance, content_type_conformance,
               response_headers_conformance, response_schema_conformance]
     schema = schemathesis.openapi.from_url(f"{target_url}/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # A followed log or the live stream of every build lasts until the build ends, and this server builds
+    # nothing: those operations would never answer in full. Their streaming is tested in
+    # tests/http/test_build_log*.py; here they are left out of the fuzzing.
+    operations = [operation for operation in (result.ok() for result in schema.get_all_operations())
+                  if operation.path not in STREAMING]
     tried: dict[str, int] = {}
     failures: list[str] = []
 
