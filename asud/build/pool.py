@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import traceback
-from typing import Any, Protocol
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, DeferredList, DeferredSemaphore, succeed
@@ -54,6 +56,10 @@ log = Logger()
 TAKE_BLOCK = 2.0
 #: Seconds the taker waits after the queue failed (Redis away) before it asks again.
 RETRY_AFTER = 1.0
+#: Longest wait between two tries to record a finished build while Redis is away.
+MAX_RECORD_RETRY = 10.0
+
+_T = TypeVar("_T")
 
 
 def log_header(node: str) -> str:
@@ -287,16 +293,17 @@ class BuildPool(Service):
             return
         except AsudError as error:
             await stages.written
-            record = await self.records.failed(key, error, node=node)
+            record = await self._recorded(key, partial(self.records.failed, key, error, node=node))
         except Exception as error:
             await stages.written
             internal = BuildError(f"Error: internal server error ({type(error).__name__})",
                                   stderr=traceback.format_exc())
-            record = await self.records.failed(key, internal, node=node)
+            record = await self._recorded(key, partial(self.records.failed, key, internal, node=node))
         else:
             await stages.written
-            record = await self.records.done(key, outcome.result, outcome.bin_dir, outcome.stdout,
-                                             outcome.stderr, node=node)
+            record = await self._recorded(key, partial(
+                self.records.done, key, outcome.result, outcome.bin_dir, outcome.stdout, outcome.stderr,
+                node=node))
         finally:
             if renewal.running:
                 renewal.stop()
@@ -319,7 +326,25 @@ class BuildPool(Service):
             except Exception:
                 log.failure("build {key}: build.json not written", key=entry.image_key)
         if ack:
-            await self.queue.ack(entry)
+            await self._recorded(entry.image_key, partial(self.queue.ack, entry))
+
+    async def _recorded(self, key: str, write: Callable[[], Deferred[_T]]) -> _T:
+        """``write`` (a finished build's record, its acknowledgement), retried while Redis is away: a build
+        that finished during an outage is recorded once Redis is back, not built again. A stopping daemon
+        gives up (the entry stays pending; after the lease the build is taken again)."""
+        delay, warned = RETRY_AFTER, False
+        while True:
+            try:
+                return await write()
+            except Unavailable as error:
+                if self._stopping:
+                    raise
+                if not warned:
+                    log.warn("build {key}: finished while Redis is unavailable ({error}); recording it when "
+                             "Redis is back", key=key, error=error)
+                    warned = True
+                await deferLater(self.reactor, delay, lambda: None)
+                delay = min(delay * 2, MAX_RECORD_RETRY)
 
     async def _hand_back(self, entry: QueueEntry) -> None:
         """Queue the build again (at its old place); the old entry goes once the new one exists."""

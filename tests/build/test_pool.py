@@ -33,6 +33,7 @@ from asud.store.reindex import BUILD_JSON
 from tests.build.support import eventually, sleep
 from tests.store.support import redis, validated
 from tests.support.redis import RedisProcess
+from tests.support.requirements import require_executable
 from tests.support.upstream import demo_tree
 
 __all__ = ["demo_tree", "redis"]
@@ -329,6 +330,36 @@ async def test_redis_away_then_back(setup: Setup, redis: Redis, redis_server: Re
     await eventually(lambda: setup.builder.builds)
     setup.builder.finish()
     await finished(setup, request, BuildStatus.DONE)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_build_finished_while_redis_is_away_is_recorded_when_it_is_back(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    """Redis (append-only, as the daemon runs its own) goes away while a build runs: the finished build is
+    recorded and acknowledged once Redis is back — it is not built a second time."""
+    server = RedisProcess(require_executable("redis-server"), tmp_path_factory.mktemp("aof"), appendonly=True)
+    server.start()
+    redis = Redis.from_url(server.url, timeout=0.5)
+    made = Setup(redis, tmp_path, lease_timeout=30, lease_renew_interval=1)
+    try:
+        await made.queue.ensure_group()
+        request = validated()
+        await made.records.submit(request, client="test/1")
+        pool = made.pool()
+        await pool.start()
+        await eventually(lambda: made.builder.builds)
+        server.stop()
+        made.builder.finish()  # the build ends while Redis is away: nothing can be recorded yet
+        await sleep(1.5)
+        server.start()
+        await eventually(lambda: Deferred.fromCoroutine(reachable(redis)), timeout=15)
+        await finished(made, request, BuildStatus.DONE, timeout=30)
+        assert len(made.builder.builds) == 1, "recorded, not built again"
+        assert await made.queue.pending() == 0
+    finally:
+        await made.stop()
+        await redis.disconnect()
+        server.stop()
 
 
 @pytest_twisted.ensureDeferred
