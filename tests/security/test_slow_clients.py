@@ -52,7 +52,7 @@ def daemon(tmp_path: Path, demo_tree: DemoTree) -> Iterator[DaemonProcess]:
                                http={"listen": ["tcp:0:interface=127.0.0.1:backlog=1024"]})
     process = DaemonProcess(tmp_path / "daemon", settings)
     yield process
-    process.kill()
+    process.stop()  # SIGTERM: the daemon stops its own redis-server too (kill -9 would leave it running)
 
 
 def _address(url: str) -> tuple[str, int]:
