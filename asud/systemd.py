@@ -7,7 +7,8 @@ there. asud sends:
 * ``STATUS=starting: <part>`` as each part of the service tree starts;
 * ``READY=1`` once every part has started (``AsudService.started``): the catalog is loaded and the HTTP
   listeners listen, so ``systemctl start`` returns when the API answers;
-* ``STATUS=<n> builds running, <m> queued`` whenever those numbers change, checked once a second;
+* ``STATUS=<n> builds running, <m> queued`` whenever those numbers change: at once when a build starts or
+  ends here, and checked once a second (the queue);
 * ``STOPPING=1`` (with a status line) as soon as the service starts stopping;
 * ``WATCHDOG=1`` every ``$WATCHDOG_USEC / 2`` from a ``LoopingCall``: a reactor that stops turning stops
   the pings, and systemd (``WatchdogSec=``) kills and restarts the daemon.
@@ -133,6 +134,9 @@ class SystemdNotify(Service):
         if self._stopping or not self.running:
             return result
         self.notifier.send(READY=1, STATUS="ready")
+        changed = getattr(self.pool, "changed", None)
+        if changed is not None:
+            changed.append(self._report)  # a build that starts and ends within a second is said too
         self._status = LoopingCall(self._report)
         self._status.clock = self.reactor
         self._status.start(self.status_interval, now=True).addErrback(

@@ -152,7 +152,11 @@ def test_daemon_is_ready_only_once_it_answers_reports_builds_pings_and_says_stop
         assert daemon.wait(60) == -signal.SIGTERM, daemon.log_text()[-3000:]
         receiver.wait_for("STOPPING", "1", timeout=5)
         stopping_at, stopping, _ = next(item for item in receiver.messages if "STOPPING" in item[1])
-        assert stopping.get("STATUS") == "stopping, handing 1 running build(s) back to the queue", stopping
+        # The demo build takes about a second: it may be over before SIGTERM arrives. The status says what
+        # the daemon did (the log says whether it handed a build back).
+        handed_back = "handed back to the queue" in daemon.log_text()
+        expected = "stopping, handing 1 running build(s) back to the queue" if handed_back else "stopping"
+        assert stopping.get("STATUS") == expected, (stopping, daemon.log_text()[-2000:])
         assert not any("STATUS" in fields and "queued" in fields["STATUS"]
                        for at, fields, _ in receiver.messages if at > stopping_at)
     finally:

@@ -161,6 +161,8 @@ class BuildPool(Service):
         self.slots = DeferredSemaphore(max(1, config.build.workers))
         #: image key → the build running in a slot
         self.builds: dict[str, _Running] = {}
+        #: Called whenever a build starts or ends here (``STATUS=`` lines for systemd, for instance).
+        self.changed: list[Callable[[], object]] = []
         self._loop: Deferred[None] | None = None
         self._stopping = False
 
@@ -233,13 +235,22 @@ class BuildPool(Service):
                 continue
             self._start_build(entry)
 
+    def _tell_changed(self) -> None:
+        for observer in list(self.changed):
+            try:
+                observer()
+            except Exception:
+                log.failure("build pool: a change observer failed")
+
     def _start_build(self, entry: QueueEntry) -> None:
         running = _Running(entry)
         self.builds[entry.image_key] = running
+        self._tell_changed()
 
         def done(result: object) -> None:
             self.builds.pop(entry.image_key, None)
             self.slots.release()
+            self._tell_changed()
 
         running.finished = Deferred.fromCoroutine(self._run(running))
         running.finished.addErrback(
