@@ -10,22 +10,8 @@ import pytest
 from asud.build.hashing import image_key, request_hash
 from asud.build.normalise import normalise_request
 from asud.build.request import BuildRequest, parse_build_request
+from tests.build.bodies import LUCI, OFS
 
-LUCI = {
-    "client": "luci/25.010",
-    "packages": ["luci", "-wpad-basic-mbedtls"],
-    "profile": "tplink,archer-c7-v5",
-    "target": "ath79/generic",
-    "version": "24.10.4",
-    "diff_packages": True,
-    "filesystem": "squashfs",
-    "rootfs_size_mb": None,
-}
-OFS = {
-    "profile": "generic", "target": "x86/64", "packages": ["luci"], "defaults": "", "version_code": "",
-    "version": "24.10.4", "diff_packages": True, "client": "ofs/v5", "repositories": {},
-    "repository_keys": [],
-}
 GOLDEN_HASH = "e18bd332c5fdb0d5922ca36def05faa18ec9edd6474e05da1157cc00f8398242"
 
 #: Request hashes the previous server (sysup) computed for these bodies.

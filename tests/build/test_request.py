@@ -16,22 +16,8 @@ from asud.build.request import (
     parse_build_request,
     parse_build_request_json,
 )
+from tests.build.bodies import LUCI, OFS
 
-LUCI = {
-    "client": "luci/25.010",
-    "packages": ["luci", "-wpad-basic-mbedtls"],
-    "profile": "tplink,archer-c7-v5",
-    "target": "ath79/generic",
-    "version": "24.10.4",
-    "diff_packages": True,
-    "filesystem": "squashfs",
-    "rootfs_size_mb": None,
-}
-OFS = {
-    "profile": "generic", "target": "x86/64", "packages": ["luci"], "defaults": "", "version_code": "",
-    "version": "24.10.4", "diff_packages": True, "client": "ofs/v5", "repositories": {},
-    "repository_keys": [],
-}
 OWUT = {
     "client": "owut/2026", "target": "x86/64", "profile": "generic", "version": "24.10.4",
     "version_code": "r28427-6df0e3d02a", "filesystem": "ext4", "diff_packages": True,
