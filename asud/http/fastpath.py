@@ -17,7 +17,6 @@ import re
 from twisted.web.iweb import IRequest
 
 from asud.http.build_answers import RenderedBuild
-from asud.http.responses import CORS_HEADERS, JSON_TYPE
 from asud.http.state import AsudApp
 
 __all__ = ["POST_ROUTE", "ROUTE", "FastPath"]
@@ -49,12 +48,9 @@ class FastPath:
         if rendered is None or b"status_in_body" in request.uri:
             return None
         request.setResponseCode(rendered.status_code)
-        request.setHeader(b"Content-Type", JSON_TYPE)
-        request.setHeader(b"Content-Length", b"%d" % len(rendered.body))
-        for name, value in rendered.headers.items():
-            request.setHeader(name.encode("latin-1"), value.encode("latin-1"))
-        for name, value in CORS_HEADERS:
-            request.setHeader(name, value)
+        set_header = request.responseHeaders.setRawHeaders
+        for name, value in rendered.wire_headers:
+            set_header(name, [value])
         return b"" if method == b"HEAD" else rendered.body
 
     def route_of(self, request: IRequest) -> str:

@@ -12,7 +12,9 @@ Metric names are ``asud_…`` (:data:`PREFIX`); names and labels after the prefi
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
+from itertools import accumulate
 from typing import Any
 
 from twisted.internet.defer import Deferred, ensureDeferred
@@ -39,24 +41,31 @@ PREFIX = "asud"
 
 class LatencyHistogram:
     """Request durations per ``(method, route, status)``. ``observe`` is an ``AsudApp`` request observer
-    (``asud.http.state.RequestObserver``)."""
+    (``asud.http.state.RequestObserver``), called for every request: it counts each duration in its one
+    bucket (found by bisection); :meth:`samples` adds them up into Prometheus' cumulative buckets."""
 
     def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
         self.buckets = buckets
-        #: labels → (per-bucket counts, sum, count)
-        self._series: dict[tuple[str, str, str], tuple[list[int], float, int]] = {}
+        #: labels → [count per bucket (the last one: above every bound)…, sum, count]
+        self._series: dict[tuple[str, str, int], list[float]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, str(status))
-        counts, total, count = self._series.get(key) or ([0] * len(self.buckets), 0.0, 0)
-        for index, bound in enumerate(self.buckets):
-            if seconds <= bound:
-                counts[index] += 1
-        self._series[key] = (counts, total + seconds, count + 1)
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = [0] * (len(self.buckets) + 3)
+        series[bisect_left(self.buckets, seconds)] += 1
+        series[-2] += seconds
+        series[-1] += 1
 
     def samples(self) -> list[tuple[tuple[str, str, str], list[int], float, int]]:
-        series = sorted(self._series.items())
-        return [(key, list(counts), total, count) for key, (counts, total, count) in series]
+        """``(labels, cumulative count per bound, sum, count)`` per series, sorted by labels."""
+        bounds = len(self.buckets)
+        answer = []
+        for (method, route, status), series in self._series.items():
+            answer.append(((method, route, str(status)), [int(n) for n in accumulate(series[:bounds])],
+                           float(series[-2]), int(series[-1])))
+        return sorted(answer)
 
 
 def _escape(value: str) -> str:

@@ -31,8 +31,11 @@ class BoundedRequest(Request):
         return limit
 
     def gotLength(self, length: int | None) -> None:
+        if not length:  # no body (most requests): nothing to bound
+            super().gotLength(length)
+            return
         limit = self._limit()
-        if limit is not None and length is not None and length > limit:
+        if limit is not None and length > limit:
             self._refuse_body()
             return
         super().gotLength(length)
