@@ -7,7 +7,8 @@ constructed here without touching the network, so a host can mount :attr:`AsudSe
 0. under systemd (``$NOTIFY_SOCKET`` set), ``asud.systemd.SystemdNotify``: status lines as the others
    start, ``READY=1`` once all have, watchdog pings; it stops last;
 1. the embedded ``redis-server`` when ``[redis] url`` is empty;
-2. the clean-up part (starts nothing; on stop it flushes statistics and closes Redis and the fetcher);
+2. the clean-up part (starts the statistics' flush timer; on stop it writes the statistics still in memory
+   and closes Redis and the fetcher);
 3. the re-index of finished builds from the files store into Redis;
 4. the catalog (first load from the download servers, then a refresh loop);
 5. housekeeping (periodic pruning of indexes, the files store and the caches);
@@ -85,7 +86,8 @@ class HttpListeners(Service):
 
 
 class ResourceCleanup(Service):
-    """Starts nothing; on stop flushes statistics, then closes the Redis connections and the fetcher.
+    """Starts the statistics' flush timer; on stop writes every statistic still counted in memory, then
+    closes the Redis connections and the fetcher.
 
     It is added right after the embedded Redis, so it stops after every part that uses them.
     """
@@ -97,10 +99,14 @@ class ResourceCleanup(Service):
         self._redis = redis
         self._fetcher = fetcher
 
+    def startService(self) -> None:
+        Service.startService(self)
+        self._stats.start()
+
     @inlineCallbacks
     def stopService(self) -> Any:
         Service.stopService(self)
-        for what, close in (("statistics", self._stats.flush), ("Redis", self._redis.disconnect),
+        for what, close in (("statistics", self._stats.stop), ("Redis", self._redis.disconnect),
                             ("fetcher", self._fetcher.close)):
             try:
                 yield close()

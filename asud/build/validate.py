@@ -6,7 +6,10 @@ limits, every package name, and for opkg releases the full dependency resolution
 
 Everything up to the limits reads the in-memory catalog on the reactor thread; the package index arrives
 as a Deferred, and checking names and resolving the dependency closure (CPU work over thousands of
-records) runs in the reactor's thread pool on that index, which is never modified once built.
+records) runs in the reactor's thread pool on that index, which is never modified once built. The
+outcome of a resolution is a pure function of the catalog and the package lists: callers that pass a
+``ResolutionCache`` (``asud.build.resolutions``) get a repeated selection's outcome from there, on the
+reactor, with no thread and no resolution.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from twisted.internet.threads import deferToThread
 from asud.build.hashing import defaults_hash, image_key, request_hash
 from asud.build.normalise import diff_packages, normalise_request
 from asud.build.request import BuildRequest
+from asud.build.resolutions import ResolutionCache, ResolutionKey, Resolved
 from asud.catalog.resolver import PackageIndex, build_package_list, check_names, resolve
-from asud.errors import BadRequest, DefaultsRejected
+from asud.errors import BadRequest, DefaultsRejected, PackageConflict, UnknownPackages
 from asud.upstream.usign import parse_public_key
 from asud.upstream.version_order import branch_of
 
@@ -170,10 +174,18 @@ _REPOSITORY_NAME = re.compile(r"\A\w[\w.-]*\Z", re.ASCII)
 
 
 def validate_request(
-    request: BuildRequest, catalog: CatalogReader, limits: RequestLimits
+    request: BuildRequest,
+    catalog: CatalogReader,
+    limits: RequestLimits,
+    resolutions: ResolutionCache | None = None,
 ) -> defer.Deferred[ValidatedRequest]:
-    """Normalise and check ``request``; fails with an ``asud.errors`` error (string ``detail``)."""
-    return defer.ensureDeferred(_validate(normalise_request(request), catalog, limits))
+    """Normalise and check ``request``; fails with an ``asud.errors`` error (string ``detail``).
+
+    With ``resolutions`` (``resolutions_of(catalog)``: it must belong to ``catalog``), a package selection
+    resolved before against this catalog is answered from there, without a thread; every other check
+    runs as always, so the answer is the one an uncached validation gives.
+    """
+    return defer.ensureDeferred(_validate(normalise_request(request), catalog, limits, resolutions))
 
 
 def _check_request(request: BuildRequest, limits: RequestLimits) -> None:
@@ -199,7 +211,9 @@ def _check_request(request: BuildRequest, limits: RequestLimits) -> None:
         raise BadRequest(f"Unsupported distro: {request.distro}")
 
 
-async def _validate(request: BuildRequest, catalog: CatalogReader, limits: RequestLimits) -> ValidatedRequest:
+async def _validate(
+    request: BuildRequest, catalog: CatalogReader, limits: RequestLimits, resolutions: ResolutionCache | None
+) -> ValidatedRequest:
     _check_request(request, limits)
 
     branch = catalog.branches(request.distro).get(branch_of(request.version))
@@ -240,9 +254,8 @@ async def _validate(request: BuildRequest, catalog: CatalogReader, limits: Reque
     build_packages = diff_packages(requested, shipped) if request.diff_packages else requested
     package_manager = getattr(version_info, "package_manager", "opkg")
 
-    index = await catalog.package_index(request.distro, request.version, request.target)
-    manifest, package_set = await deferToThread(
-        _resolve_packages, index, default_packages, device_packages, build_packages, package_manager
+    manifest, package_set = await _resolution(
+        catalog, request, default_packages, device_packages, build_packages, package_manager, resolutions
     )
 
     version_code = request.version_code or getattr(target_info, "version_code", "") or ""
@@ -275,6 +288,38 @@ async def _validate(request: BuildRequest, catalog: CatalogReader, limits: Reque
         version_code=version_code,
         package_manager=package_manager,
     )
+
+
+async def _resolution(
+    catalog: CatalogReader,
+    request: BuildRequest,
+    default_packages: tuple[str, ...],
+    device_packages: tuple[str, ...],
+    build_packages: list[str],
+    package_manager: str,
+    resolutions: ResolutionCache | None,
+) -> tuple[dict[str, str] | None, dict[str, str] | list[str]]:
+    """``_resolve_packages`` over the target's index: from ``resolutions`` on the reactor when this
+    selection was resolved before against this catalog, else in a thread (then kept there)."""
+    key: ResolutionKey = (
+        request.distro, request.version, request.target, package_manager,
+        default_packages, device_packages, tuple(build_packages),
+    )
+    known = resolutions.get(key) if resolutions is not None else None
+    if known is not None:
+        return known.result()
+    index = await catalog.package_index(request.distro, request.version, request.target)
+    try:
+        result = await deferToThread(
+            _resolve_packages, index, default_packages, device_packages, build_packages, package_manager
+        )
+    except (UnknownPackages, PackageConflict) as refusal:
+        if resolutions is not None:
+            resolutions.put(key, Resolved.of(refusal))
+        raise
+    if resolutions is not None:
+        resolutions.put(key, Resolved.of(result))
+    return result
 
 
 def _resolve_packages(

@@ -50,6 +50,9 @@ class PackageIndex:
         self._by_name: dict[str, list[PackageRecord]] = {}
         self._by_stripped: dict[str, list[PackageRecord]] = {}
         self._providers: dict[str, list[PackageRecord]] = {}
+        #: ``id(record)`` → every name the record answers to (name, ABI-free name, provided names),
+        #: worked out once here rather than at every install of every resolution.
+        self._answers_to: dict[int, tuple[str, ...]] = {}
         for record in self.records:
             self._by_name.setdefault(record.name, []).append(record)
             stripped = record.stripped_name
@@ -57,6 +60,11 @@ class PackageIndex:
                 self._by_stripped.setdefault(stripped, []).append(record)
             for provided in record.provides:
                 self._providers.setdefault(provided, []).append(record)
+            self._answers_to[id(record)] = tuple(dict.fromkeys((record.name, stripped, *record.provides)))
+        #: ``named`` answers, best version first, sorted on first use (the index never changes; two
+        #: threads sorting the same name at once store equal lists).
+        self._sorted: dict[str, tuple[PackageRecord, ...]] = {}
+        self._known_sorted: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -73,12 +81,27 @@ class PackageIndex:
 
     def named(self, name: str) -> list[PackageRecord]:
         """Records whose name (or ABI-free name) is ``name``, best version first."""
-        found = self._by_name.get(name) or self._by_stripped.get(name) or []
-        if len(found) < 2:
-            return list(found)
+        return list(self._named(name))
+
+    def _named(self, name: str) -> tuple[PackageRecord, ...]:
+        """``named`` without the copy, for the resolver (which only reads it)."""
+        found = self._sorted.get(name)
+        if found is not None:
+            return found
+        candidates = self._by_name.get(name) or self._by_stripped.get(name) or []
+        if len(candidates) < 2:
+            return tuple(candidates)
         manager = self.package_manager
         key = cmp_to_key(lambda a, b: compare_packages(a.version, b.version, manager))
-        return sorted(found, key=key, reverse=True)
+        found = self._sorted[name] = tuple(sorted(candidates, key=key, reverse=True))
+        return found
+
+    def answers_to(self, record: PackageRecord) -> tuple[str, ...]:
+        """The names ``record`` answers to: its name, ABI-free name and provided names."""
+        names = self._answers_to.get(id(record))
+        if names is None:  # not one of this index's records
+            names = tuple(dict.fromkeys((record.name, record.stripped_name, *record.provides)))
+        return names
 
     def providers(self, name: str) -> list[PackageRecord]:
         """Records that list ``name`` in ``Provides``, in index order."""
@@ -86,7 +109,7 @@ class PackageIndex:
 
     def get(self, name: str) -> PackageRecord | None:
         """The record ``name`` resolves to: best real package of that name, else the first provider."""
-        named = self.named(name)
+        named = self._named(name)
         if named:
             return named[0]
         providers = self._providers.get(name)
@@ -107,7 +130,9 @@ class PackageIndex:
 
     def suggestions(self, name: str, limit: int = 3) -> list[str]:
         """Close matches for an unknown name (typos, missing ``luci-app-`` prefixes …)."""
-        return difflib.get_close_matches(name, sorted(self.known_names()), n=limit, cutoff=0.75)
+        if self._known_sorted is None:  # 10,000 names at real scale: sort them once, not per refusal
+            self._known_sorted = sorted(self.known_names())
+        return difflib.get_close_matches(name, self._known_sorted, n=limit, cutoff=0.75)
 
 
 @dataclass(frozen=True)
@@ -152,6 +177,8 @@ def _apply_removals(names: list[str]) -> list[str]:
 
 def _plain_name(requested: str) -> str:
     """``luci``, ``luci=1.0`` and ``luci>=1.0`` (apk constraints) all name ``luci``."""
+    if "=" not in requested and "<" not in requested and ">" not in requested:
+        return requested  # nearly every name: skip the eight searches below
     for op in _VERSION_OPS:
         if op in requested:
             return requested.split(op, 1)[0]
@@ -227,6 +254,8 @@ class _Solver:
         self._installed_ids: set[int] = set()
         #: name / ABI-free name / provided name → installed records answering to it.
         self._answers: dict[str, list[PackageRecord]] = {}
+        #: Names of the packages on the current install path (a dependency cycle stops there).
+        self._chain: set[str] = set()
 
     def _satisfies(self, record: PackageRecord, dep: Dependency) -> bool:
         if not dep.op or not dep.version or not record.version:
@@ -236,8 +265,13 @@ class _Solver:
     def _mark(self, record: PackageRecord) -> None:
         self.installed.append(record)
         self._installed_ids.add(id(record))
-        for name in {record.name, record.stripped_name, *record.provides}:
-            self._answers.setdefault(name, []).append(record)
+        answers = self._answers
+        for name in self.index.answers_to(record):
+            found = answers.get(name)
+            if found is None:
+                answers[name] = [record]
+            else:
+                found.append(record)
 
     def install_name(self, name: str) -> PackageRecord:
         """Install a top-level name (known to exist) and return the record chosen for it: an installed
@@ -251,30 +285,42 @@ class _Solver:
             return answers[0]
         record = self.index.get(plain)
         assert record is not None, plain
-        self._install(record, chain=())
+        self._install(record)
         return record
 
-    def _install(self, record: PackageRecord, chain: tuple[str, ...]) -> None:
-        if id(record) in self._installed_ids or record.name in chain:
+    def _install(self, record: PackageRecord) -> None:
+        # Hot: every package of every resolution passes here; loops written out, no generators.
+        installed = self._installed_ids
+        chain = self._chain
+        if id(record) in installed or record.name in chain:
             return
-        chain = (*chain, record.name)
-        for group in record.depends:
-            if any(self._installed_satisfier(dep) for dep in group):
-                continue
-            choice = self._choose(record, group)
-            self._install(choice, chain)
-        if id(record) not in self._installed_ids:
+        chain.add(record.name)
+        try:
+            for group in record.depends:
+                if not self._group_installed(group):
+                    self._install(self._choose(record, group))
+        finally:
+            chain.discard(record.name)
+        if id(record) not in installed:
             self._mark(record)
 
-    def _installed_satisfier(self, dep: Dependency) -> PackageRecord | None:
-        for record in self._answers.get(dep.name, ()):
-            if self._satisfies(record, dep):
-                return record
-        return None
+    def _group_installed(self, group: tuple[Dependency, ...]) -> bool:
+        """Whether an installed package already satisfies one alternative of ``group``."""
+        answers = self._answers
+        for dep in group:
+            found = answers.get(dep.name)
+            if not found:
+                continue
+            if not dep.op or not dep.version:
+                return True
+            for record in found:
+                if self._satisfies(record, dep):
+                    return True
+        return False
 
     def _choose(self, dependent: PackageRecord, group: tuple[Dependency, ...]) -> PackageRecord:
         for dep in group:
-            named = [record for record in self.index.named(dep.name) if self._satisfies(record, dep)]
+            named = [record for record in self.index._named(dep.name) if self._satisfies(record, dep)]
             if named:
                 return named[0]
             providers = [record for record in self.index.providers(dep.name) if self._satisfies(record, dep)]

@@ -136,10 +136,13 @@ class BuildApi:
         return _as_answer(request, await shielded(work))
 
     def _validate(self, build_request: BuildRequest) -> Deferred[Any]:
+        """Validate against the current catalog; a selection resolved before against that catalog (a
+        refused one sent again, a queued one polled) is answered from its cache, without a thread."""
+        from asud.build.resolutions import resolutions_of
         from asud.build.validate import validate_request
 
-        state = self.state
-        return validate_request(build_request, state.current_catalog(), self._limits())
+        catalog = self.state.current_catalog()
+        return validate_request(build_request, catalog, self._limits(), resolutions_of(catalog))
 
     def _limits(self) -> Any:
         if self.state.limits is None:

@@ -1,7 +1,7 @@
 """Where statistics live in Redis, and the pure rules both the recorder and the queries follow.
 
-Every number is a counter, kept at three grains (all written by one Lua script per event, so they always
-agree):
+Every number is a counter, kept at three grains (all written by one Lua script — per finished build, and
+per flush of the request counters the recorder sums in memory — so they always agree):
 
 ==================================  ======  ==========================================================
 key                                 type    holds

@@ -78,10 +78,11 @@ async def test_recording_into_a_redis_that_refuses_does_not_raise(
 ) -> None:
     recorder, _, _ = recorder_and_queries(stats_redis)
     await stats_redis.call("SET", keys.TOTAL, "not a hash")  # every request script fails (WRONGTYPE)
-    assert await recorder.record_request(
+    recorder.record_request(
         api="v1", client="x", distro="openwrt", version="1", target="a/b", profile="p", request_hash="h",
         packages=[], has_defaults=False, cache_hit=False,
-    ) is False
+    )
+    assert await recorder.flush() is False
     assert recorder.dropped == 1
     # a Redis that is gone: the write times out, and still nothing raises
     redis_server.stop()
