@@ -64,6 +64,28 @@ def test_crlf_and_missing_trailing_newline() -> None:
     assert [(r.name, r.version) for r in records] == [("a", "1"), ("b", "2")]
 
 
+def test_blank_lines_blanks_and_continuations() -> None:
+    """Only an empty line ends a stanza; a line of blanks continues the field above; values lose the blanks
+    around them, on every path the parser takes (plain stanzas and stanzas with continuations)."""
+    text = (
+        "\n\nPackage: a\nVersion: 1 \nSection:\tnet\t\n\n\n\n"
+        "Package: b\nVersion: 2\nDescription:\n first\n  \n\tsecond\nSize: 7\n\n"
+    )
+    a, b = parse_packages(text)
+    assert (a.name, a.version, a.section) == ("a", "1", "net")
+    assert (b.name, b.version, b.size) == ("b", "2", 7)
+    assert b.description == "first\n \nsecond"
+    with pytest.raises(UpstreamFormatError, match="not 'Field: value'"):
+        parse_packages("Package: a\nVersion: 1\nno colon here\n")
+
+
+def test_equal_depends_are_parsed_once_per_index() -> None:
+    first, second = parse_packages("Package: a\nVersion: 1\nDepends: libc, x\n\nPackage: b\nVersion: 1\n"
+                                   "Depends: libc, x\n")
+    assert first.depends == ((Dependency("libc"),), (Dependency("x"),))
+    assert first.depends is second.depends  # one tuple in memory for the 10,000 packages that share it
+
+
 def test_depends_syntaxes() -> None:
     assert parse_depends("a (>=1.2), b(<<2) | c (= 3), d>=4, e") == (
         (Dependency("a", ">=", "1.2"),),
