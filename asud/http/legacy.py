@@ -31,6 +31,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.web.iweb import IRequest
 
 from asud.build.request import BuildRequest, parse_build_request
+from asud.build.resolutions import resolutions_of
 from asud.build.stages import BuildStage, BuildStatus
 from asud.build.validate import RequestLimits, validate_request
 from asud.errors import AsudError, BadRequest, DefaultsRejected, NotFound, Overloaded, UnknownPackages
@@ -316,7 +317,11 @@ class LegacyApi:
         identity = await limit_build_rate(state, request)  # 429 over the per-client rate
         client = client_of(body, request)
         build_request, revision = to_build_request(state, body, client)
-        validated = await shielded(validate_request(build_request, state.current_catalog(), self._limits()))
+        catalog = state.current_catalog()
+        # The same per-catalog cache of resolutions as the v1 route: a router retrying a refused 2017
+        # request is answered without a resolution in a thread.
+        validated = await shielded(validate_request(build_request, catalog, self._limits(),
+                                                    resolutions_of(catalog)))
         if kind == "upgrade-request" and revision and revision == validated.version_code:
             request.setResponseCode(204)
             request.setHeader(b"X-Request-Hash", validated.request_hash.encode("ascii"))

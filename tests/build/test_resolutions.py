@@ -28,6 +28,7 @@ from tests.catalog.helpers import (
 )
 from tests.http.client import StubClient
 from tests.http.conftest import close_app, demo_settings, open_app
+from tests.http.legacy_bodies import assert_legacy_error, ath79_body
 from tests.support.redis import RedisProcess
 from tests.support.upstream import DemoTree, demo_tree
 
@@ -282,3 +283,18 @@ def test_a_kept_refusal_holds_no_traceback() -> None:
         kept.result()
     assert raised.value.detail == "Unknown package(s): nope (did you mean nano?)"
     assert raised.value.names == ["nope"] and raised.value.suggestions == {"nope": ["nano"]}
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_2017_api_answers_a_refused_selection_alike_from_the_cache(asud_app: AsudApp) -> None:
+    client = StubClient(make_resource(asud_app))
+    cache = resolutions_of(asud_app.current_catalog())
+    assert cache is not None
+    cache.clear()
+    body = await ath79_body(client, "wpad-mini", "wpad-basic-mbedtls")
+    first = await client.post("/api/build-request", json=body)
+    misses = cache.misses
+    second = await client.post("/api/build-request", json=body)
+    assert (cache.hits, cache.misses) == (1, misses)  # the router's retry ran no resolution
+    assert first.content == second.content
+    assert "conflicts with" in assert_legacy_error(second, 400)["detail"]
