@@ -150,6 +150,10 @@ class PackageIndex:
         return difflib.get_close_matches(name, candidates, n=limit, cutoff=_SUGGESTION_CUTOFF)
 
 
+#: Unknown names of one request that get suggestions, the first ones (a typo's suggestions can cost
+#: ~100 ms at real scale: a body of hundreds of made-up names must not buy seconds of CPU).
+SUGGESTED_NAMES = 5
+
 #: How close a suggested name must be (``difflib`` ratio).
 _SUGGESTION_CUTOFF = 0.75
 
@@ -222,7 +226,8 @@ def check_names(index: PackageIndex, names: Iterable[str]) -> None:
         if plain and plain not in index and plain not in unknown:
             unknown.append(plain)
     if unknown:
-        raise UnknownPackages(unknown, {name: index.suggestions(name) for name in unknown})
+        suggested = unknown[:SUGGESTED_NAMES]
+        raise UnknownPackages(unknown, {name: index.suggestions(name) for name in suggested})
 
 
 def resolve(

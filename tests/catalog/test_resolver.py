@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from asud.catalog.resolver import PackageIndex, build_package_list, check_names, resolve
+from asud.catalog.resolver import SUGGESTED_NAMES, PackageIndex, build_package_list, check_names, resolve
 from asud.errors import PackageConflict, UnknownPackages
 from asud.upstream.records import Dependency, PackageRecord
 
@@ -152,6 +152,19 @@ def test_unknown_packages_carry_suggestions() -> None:
     assert caught.value.names == ["luci-app-firewal", "nonexistent-x"]
     assert caught.value.suggestions["luci-app-firewal"] == ["luci-app-firewall"]
     assert "did you mean luci-app-firewall" in caught.value.detail
+
+
+def test_only_the_first_unknown_names_get_suggestions() -> None:
+    """Each suggestion is a search of every known name: a request of many made-up names lists them all, but
+    searches for the first few only."""
+    index = PackageIndex([*BASE, pkg("luci-app-firewall")])
+    typos = [f"luci-app-firewal{letter}" for letter in "abcdefgh"]
+    with pytest.raises(UnknownPackages) as caught:
+        resolve(index, default_packages=[], profile_packages=[], requested=typos)
+    assert caught.value.names == typos
+    assert list(caught.value.suggestions) == typos[:SUGGESTED_NAMES]
+    assert caught.value.detail.endswith(", ".join(typos[SUGGESTED_NAMES:]))
+    assert caught.value.detail.count("did you mean luci-app-firewall?") == SUGGESTED_NAMES
 
 
 def test_conflict_is_reported_with_both_names() -> None:
