@@ -36,9 +36,9 @@ from zope.interface import implementer
 from asud.build.logsink import BUILD_LOG
 from asud.build.stages import BuildStatus
 from asud.http.build_answers import NOT_FOUND_BODY
-from asud.http.log_hub import LogHub, hub_for
+from asud.http.log_hub import LogHub, hub_for, read_log
 from asud.http.responses import json_answer
-from asud.store.logstream import LogEntry, end_text, entries_text, log_key, read_entries
+from asud.store.logstream import LogEntry, end_text, entries_text, log_key
 
 __all__ = ["BuildLogs", "Follower", "sse_event"]
 
@@ -69,6 +69,23 @@ def _sse_of(entry: LogEntry) -> bytes:
                          entry.id)
     status, _, detail = entry.text.partition(": ")
     return sse_event("end", {"t": entry.t, "status": status, "detail": detail or status}, entry.id)
+
+
+#: The last batches written, as SSE bytes and whether they hold the end, by (stream, first id, last id,
+#: count): the hub hands every follower of a stream the same batch, so one join serves them all.
+_BATCHES: dict[tuple[str, str, str, int], tuple[bytes, bool]] = {}
+_BATCHES_KEPT = 64
+
+
+def _sse_batch(stream: str, entries: list[LogEntry]) -> tuple[bytes, bool]:
+    key = (stream, entries[0].id, entries[-1].id, len(entries))
+    batch = _BATCHES.get(key)
+    if batch is None:
+        if len(_BATCHES) >= _BATCHES_KEPT:
+            _BATCHES.clear()
+        batch = (b"".join(_sse_of(entry) for entry in entries), any(entry.kind == "end" for entry in entries))
+        _BATCHES[key] = batch
+    return batch
 
 
 def wants_sse(request: IRequest) -> bool:
@@ -169,15 +186,17 @@ class Follower:
         self.quiet = 0.0
         self.last = entries[-1].id
         if self.sse:
-            self.request.write(b"".join(_sse_of(entry) for entry in entries))
-        else:
-            text, self.step = entries_text(entries, step=self.step)
-            if text:
-                self.request.write(text.encode("utf-8"))
+            data, ends = _sse_batch(self.stream, entries)
+            self.request.write(data)
+            if ends:
+                self._finish()
+            return
+        text, self.step = entries_text(entries, step=self.step)
+        if text:
+            self.request.write(text.encode("utf-8"))
         for entry in entries:
             if entry.kind == "end":
-                if not self.sse:
-                    self.request.write(f"{entry.text}\n".encode())
+                self.request.write(f"{entry.text}\n".encode())
                 self._finish()
                 return
 
@@ -282,7 +301,7 @@ class BuildLogs:
         parts: list[str] = []
         after, step = "0-0", None
         while True:
-            entries = await read_entries(self.state.redis, log_key(image_key), after, 5000)
+            entries = await read_log(self.state.redis, log_key(image_key), after, 5000)
             text, step = entries_text(entries, step=step)
             parts.append(text)
             if len(entries) < 5000:
