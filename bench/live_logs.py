@@ -15,13 +15,19 @@ before its follower's answer began would come from the backlog and is left out o
 
 from __future__ import annotations
 
+import os
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.client import Http, request_body, submit_all, wait_all
 from bench.context import ADD_ONS, PROFILE, TARGET, VERSION, Context
+from bench.daemon import Daemon
 from bench.machine import loadavg
-from bench.results import Figure, percentile
+from bench.profile import profiled
+from bench.queue_throughput import busy_cores
+from bench.results import Figure, median, percentile
 from bench.sse import Followers, follow_all
 
 #: Followers per mode (the target is stated for 500).
@@ -108,6 +114,82 @@ def summarise(seen: Followers, expected: list[tuple[str, dict[str, str]]]) -> di
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (``/proc/PID/stat``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class _Cpu:
+    """CPU seconds used while following: by the daemon, by the bench process, and by the whole machine
+    (busy and total core-seconds) — whether the daemon or the machine was the limit."""
+
+    daemon: float = 0.0
+    bench: float = 0.0
+    busy: float = 0.0
+    total: float = 0.0
+
+    @classmethod
+    def now(cls, pid: int) -> _Cpu:
+        busy, total = busy_cores()
+        times = os.times()
+        return cls(_cpu_seconds(pid), times.user + times.system, busy, total)
+
+    def __sub__(self, other: _Cpu) -> _Cpu:
+        return _Cpu(
+            self.daemon - other.daemon,
+            self.bench - other.bench,
+            self.busy - other.busy,
+            self.total - other.total,
+        )
+
+
+@dataclass
+class _Followed:
+    """One followed build: what the followers saw, the stream it wrote, the daemon's RSS around it."""
+
+    seen: Followers
+    expected: list[tuple[str, dict[str, str]]]
+    rss_before: float
+    rss_after: float
+    seconds: float
+    cpu: _Cpu
+
+
+def _follow_one(context: Context, daemon: Daemon, count: int, packages: list[str]) -> _Followed:
+    """Queue holding builds and then ``packages``' build, follow it with ``count`` SSE followers to its
+    end, and wait for every build to be done."""
+    holding = [
+        request_body(VERSION, TARGET, PROFILE, context.fresh_packages(), "bench/live-hold")
+        for _ in range(HOLDING[context.mode.name])
+    ]
+    with Http(daemon.url) as client, context.world.redis(daemon) as redis:
+        *held, measured = submit_all(
+            client, [*holding, request_body(VERSION, TARGET, PROFILE, packages, "bench/live")]
+        )
+        rss_before = daemon.rss_mb()[0]
+        cpu = _Cpu.now(daemon.pid)
+        started = time.perf_counter()
+        seen = follow_all(
+            "127.0.0.1",
+            daemon.port,
+            f"/api/v1/build/{measured}/log",
+            count,
+            sample=lambda: daemon.rss_mb()[0],
+            at_end=lambda: (time.perf_counter(), _Cpu.now(daemon.pid), daemon.rss_mb()[0]),
+            timeout=FOLLOW_TIMEOUT,
+        )
+        ended, cpu_after, rss_after = seen.ended
+        seconds = ended - started
+        cpu = cpu_after - cpu
+        wait_all(client, [*held, measured])
+        return _Followed(seen, _expected(redis, measured), rss_before, rss_after, seconds, cpu)
+
+
 def run(context: Context) -> Figure:
     count = FOLLOWERS[context.mode.name]
     figure = Figure(
@@ -131,36 +213,25 @@ def run(context: Context) -> Figure:
     )
     world = context.world
     daemon = world.start_daemon(workers=1, name="live-logs")
+    profile: list[str] = []
     try:
-        with Http(daemon.url) as client, world.redis(daemon) as redis:
-            figure.details.append(f"load average before: {loadavg()}")
-            holding = [
-                request_body(VERSION, TARGET, PROFILE, context.fresh_packages(), "bench/live-hold")
-                for _ in range(HOLDING[context.mode.name])
-            ]
-            *held, measured = submit_all(
-                client, [*holding, request_body(VERSION, TARGET, PROFILE, MEASURED_PACKAGES, "bench/live")]
+        figure.details.append(f"load average before: {loadavg()}")
+        followed = _follow_one(context, daemon, count, MEASURED_PACKAGES)
+        figure.details.append(f"load average after: {loadavg()}")
+        if context.profile:
+            # An extra followed build (one add-on fewer: another image) while py-spy samples the daemon.
+            profile = profiled(
+                daemon.pid,
+                lambda: _follow_one(context, daemon, count, MEASURED_PACKAGES[:-1]),
+                seconds=max(5.0, followed.seconds),
             )
-            rss_before = daemon.rss_mb()[0]
-            started = time.perf_counter()
-            seen = follow_all(
-                "127.0.0.1",
-                daemon.port,
-                f"/api/v1/build/{measured}/log",
-                count,
-                sample=lambda: daemon.rss_mb()[0],
-                timeout=FOLLOW_TIMEOUT,
-            )
-            following = time.perf_counter() - started
-            rss_after = daemon.rss_mb()[0]
-            wait_all(client, [*held, measured])
-            expected = _expected(redis, measured)
     finally:
         world.stop_daemon(daemon)
-    numbers = summarise(seen, expected)
+    seen, cpu = followed.seen, followed.cpu
+    numbers = summarise(seen, followed.expected)
     delays = numbers["delays"]
-    rss_peak = max((value for _, value in seen.samples), default=rss_after)
-    growth = max(rss_peak, rss_after) - rss_before
+    rss_peak = max((value for _, value in seen.samples), default=followed.rss_after)
+    growth = max(rss_peak, followed.rss_after) - followed.rss_before
     p99 = percentile(delays, 0.99)
     all_delivered = numbers["complete"] == count and numbers["statuses"] == {200: count}
     figure.value = (
@@ -169,6 +240,7 @@ def run(context: Context) -> Figure:
     )
     figure.met = bool(delays) and p99 < MAX_P99_MS and growth < MAX_RSS_GROWTH_MB and all_delivered
     lines_per_second = numbers["lines"] / numbers["span"] if numbers["span"] else 0.0
+    reads = [answer.reads for answer in seen.answers]
     if seen.timed_out:
         figure.details.append(f"**the followers had not all finished after {FOLLOW_TIMEOUT:.0f} s**")
     figure.details += [
@@ -178,14 +250,17 @@ def run(context: Context) -> Figure:
         "first line",
         f"deliveries: {len(delays):,} live, {numbers['backlog']:,} from the backlog; answers "
         f"{numbers['statuses']}; {numbers['complete']} of {count} followers got exactly the stream's "
-        f"{numbers['entries']} entries in order",
+        f"{numbers['entries']} entries in order, in {median(reads):.0f} socket reads each (median)",
         f"line printed → received: {_describe(delays)}",
         "slowest lines (max over followers): " + "; ".join(numbers["worst"]),
         f"split — daemon read → in Redis (stream id): {_describe(numbers['to_redis'])}; in Redis → "
         f"follower read: {_describe(numbers['from_redis'])}",
-        f"daemon RSS: {rss_before:.0f} MB before, peak {rss_peak:.0f} MB while following, {rss_after:.0f} MB "
-        f"after (+{growth:.1f} MB); following took {following:.1f} s",
+        f"daemon RSS: {followed.rss_before:.0f} MB before, peak {rss_peak:.0f} MB while following, "
+        f"{followed.rss_after:.0f} MB after (+{growth:.1f} MB); following took {followed.seconds:.1f} s",
         f"bench client loop lag (5 ms ticker): {_describe(seen.lag_ms)}",
-        f"load average after: {loadavg()}",
+        f"CPU while following ({followed.seconds:.1f} s, connections and the builds ahead included): daemon "
+        f"{cpu.daemon:.1f} s, bench client {cpu.bench:.1f} s, whole machine {cpu.busy:.1f} of "
+        f"{cpu.total:.1f} core-seconds busy",
+        *profile,
     ]
     return figure

@@ -47,6 +47,8 @@ class SseAnswer:
     events: list[Event]
     #: When the first bytes of the answer arrived (``time.time()``).
     first_bytes: float
+    #: How many socket reads brought it (fewer than events: the daemon's writes carry batches).
+    reads: int = 0
 
 
 class _Follower(asyncio.Protocol):
@@ -96,6 +98,8 @@ class Followers:
     samples: list[tuple[float, Any]] = field(default_factory=list)
     #: Whether the run hit its timeout before every follower had finished.
     timed_out: bool = False
+    #: What ``at_end()`` returned.
+    ended: Any = None
 
 
 def _request(host: str, port: int, path: str) -> bytes:
@@ -112,11 +116,13 @@ def follow_all(
     count: int,
     *,
     sample: Callable[[], Any] | None = None,
+    at_end: Callable[[], Any] | None = None,
     timeout: float = 300.0,
 ) -> Followers:
     """Open ``count`` SSE followers of ``path`` (each waits for its first bytes before another connects
     beyond ``CONNECTING`` at once) and read until every one saw its ``end`` event, or its answer ended;
-    ``timeout`` bounds the whole run (then what came so far is kept). ``sample()`` is called every 100 ms."""
+    ``timeout`` bounds the whole run (then what came so far is kept). ``sample()`` is called every 100 ms;
+    ``at_end()`` once all have finished, before their answers are decoded (its result is kept)."""
 
     async def run() -> Followers:
         loop = asyncio.get_running_loop()
@@ -159,13 +165,14 @@ def follow_all(
         except TimeoutError:
             timed_out = True  # reported: the followers that did not finish show as incomplete
         finally:
+            ended = at_end() if at_end is not None else None
             stop.set()
             for follower in followers:
                 if follower.transport is not None:
                     follower.transport.close()
             await asyncio.gather(*background, return_exceptions=True)
         answers = [parse_answer(follower.reads) for follower in followers if follower.reads]
-        return Followers(answers, lag, ready_at, samples, timed_out)
+        return Followers(answers, lag, ready_at, samples, timed_out, ended)
 
     return asyncio.run(run())
 
@@ -243,4 +250,4 @@ def parse_answer(reads: list[tuple[float, bytes]]) -> SseAnswer:
             )
         start = end + 2
     first_bytes = reads[0][0] if reads else 0.0
-    return SseAnswer(status, headers, events, first_bytes)
+    return SseAnswer(status, headers, events, first_bytes, len(reads))
