@@ -8,7 +8,7 @@ bench's ``time.time()`` when a follower's socket read brought the end of that li
 are this machine's. The stream id's milliseconds (given by the daemon's redis-server at ``XADD``) split
 each delay into "daemon read → in Redis" and "in Redis → follower read".
 
-The followers all follow one build that is queued behind another one (one build slot), so each of them is
+The followers all follow one build that is queued behind others (one build slot), so each of them is
 connected and answered before the measured build prints its first line; a delivery of a line printed
 before its follower's answer began would come from the backlog and is left out of the delay (counted).
 """
@@ -190,12 +190,17 @@ def _follow_one(context: Context, daemon: Daemon, count: int, packages: list[str
         return _Followed(seen, _expected(redis, measured), rss_before, rss_after, seconds, cpu)
 
 
+def _builds(count: int) -> str:
+    return f"{count} build" if count == 1 else f"{count} builds"
+
+
 def run(context: Context) -> Figure:
     count = FOLLOWERS[context.mode.name]
+    holding = HOLDING[context.mode.name]
     figure = Figure(
         "live log fan-out",
-        f"a daemon with `[build] workers = 1` on the bench's data directory; {HOLDING[context.mode.name]} "
-        "distinct builds are POSTed to hold the slot, then the measured one (the device's defaults + "
+        f"a daemon with `[build] workers = 1` on the bench's data directory; {_builds(holding)} of other "
+        "selections POSTed first hold the slot, then the measured one (the device's defaults + "
         f"{len(MEASURED_PACKAGES)} add-ons, one `Installing … to root...` line per package as the "
         "ImageBuilder prints it), which waits in the "
         f"queue while {count} SSE followers (`GET /api/v1/build/{{hash}}/log`, `Accept: text/event-stream`, "
