@@ -17,6 +17,7 @@ from asud.store.logstream import LogEntry, RedisLogSink, log_key, read_entries
 from asud.store.redis import Redis, RedisReplyError
 from tests.build.support import eventually, sleep
 from tests.store.support import TIMEOUT, redis
+from tests.support.redis import RedisProcess
 
 __all__ = ["redis"]
 
@@ -115,4 +116,29 @@ async def test_followers_of_one_stream_share_each_read_and_get_everything_once(r
             subscription.close()
         await eventually(lambda: not hub.reading)
     finally:
+        await hub.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_hub_reads_on_after_redis_restarts(redis_server: RedisProcess, redis: Redis) -> None:
+    hub = LogHub(redis, lambda: LogReader(redis.address, timeout=TIMEOUT), block=0.5, clock=reactor)
+    sink = RedisLogSink(redis)
+    got: list[LogEntry] = []
+    subscription = hub.subscribe(log_key("k"), "0-0", got.extend, lambda failure: None)
+    try:
+        await eventually(lambda: hub.subscribers(log_key("k")) == 1)
+        sink.line("k", "make image", "before")
+        await sink.flushed("k")
+        await eventually(lambda: [entry.text for entry in got] == ["before"])
+        redis_server.restart()  # an empty server (no persistence): the stream is gone, ids go on
+        # Lines written while the pool reconnects are dropped (and logged): write until one lands.
+        for _ in range(100):
+            sink.line("k", "make image", "after")
+            await sink.flushed("k")
+            if any(entry.text == "after" for entry in got):
+                break
+            await sleep(0.1)
+        assert [entry.text for entry in got][:2] == ["before", "after"]
+    finally:
+        subscription.close()
         await hub.close()
