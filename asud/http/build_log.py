@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,9 @@ from zope.interface import implementer
 from asud.build.logsink import BUILD_LOG
 from asud.build.stages import BuildStatus
 from asud.http.build_answers import NOT_FOUND_BODY
-from asud.http.log_hub import LogHub, hub_for
+from asud.http.log_hub import LogHub, hub_for, read_log
 from asud.http.responses import json_answer
-from asud.store.logstream import LogEntry, end_text, entries_text, log_key, read_entries
+from asud.store.logstream import LogEntry, end_text, entries_text, log_key
 
 __all__ = ["BuildLogs", "Follower", "sse_event"]
 
@@ -48,6 +49,8 @@ log = Logger()
 POLL_SECONDS = 2.0
 #: Seconds between looks at the record of a build whose lines are flowing.
 RECHECK_SECONDS = 20.0
+#: Seconds one read of a build's record answers every log route asking for it.
+VIEW_SECONDS = 1.0
 #: Seconds between SSE comments on a quiet stream (proxies close idle connections).
 KEEPALIVE_SECONDS = 15.0
 
@@ -69,6 +72,23 @@ def _sse_of(entry: LogEntry) -> bytes:
                          entry.id)
     status, _, detail = entry.text.partition(": ")
     return sse_event("end", {"t": entry.t, "status": status, "detail": detail or status}, entry.id)
+
+
+#: The last batches written, as SSE bytes and whether they hold the end, by (stream, first id, last id,
+#: count): the hub hands every follower of a stream the same batch, so one join serves them all.
+_BATCHES: dict[tuple[str, str, str, int], tuple[bytes, bool]] = {}
+_BATCHES_KEPT = 64
+
+
+def _sse_batch(stream: str, entries: list[LogEntry]) -> tuple[bytes, bool]:
+    key = (stream, entries[0].id, entries[-1].id, len(entries))
+    batch = _BATCHES.get(key)
+    if batch is None:
+        if len(_BATCHES) >= _BATCHES_KEPT:
+            _BATCHES.clear()
+        batch = (b"".join(_sse_of(entry) for entry in entries), any(entry.kind == "end" for entry in entries))
+        _BATCHES[key] = batch
+    return batch
 
 
 def wants_sse(request: IRequest) -> bool:
@@ -169,15 +189,17 @@ class Follower:
         self.quiet = 0.0
         self.last = entries[-1].id
         if self.sse:
-            self.request.write(b"".join(_sse_of(entry) for entry in entries))
-        else:
-            text, self.step = entries_text(entries, step=self.step)
-            if text:
-                self.request.write(text.encode("utf-8"))
+            data, ends = _sse_batch(self.stream, entries)
+            self.request.write(data)
+            if ends:
+                self._finish()
+            return
+        text, self.step = entries_text(entries, step=self.step)
+        if text:
+            self.request.write(text.encode("utf-8"))
         for entry in entries:
             if entry.kind == "end":
-                if not self.sse:
-                    self.request.write(f"{entry.text}\n".encode())
+                self.request.write(f"{entry.text}\n".encode())
                 self._finish()
                 return
 
@@ -203,7 +225,7 @@ class Follower:
         return self.looking
 
     async def _look(self) -> None:
-        view = await self.logs.state.build_records().get(self.request_hash)
+        view = await self.logs.view(self.request_hash)
         if self.ended:
             return
         if view is None:
@@ -232,11 +254,76 @@ class Follower:
                 self._finish()
 
 
+class _Shared:
+    """One read of a build's record, handed to everyone who asks while it is fresh; kept in ``views``
+    under ``key`` only while it is pending or found (not ``None``, not a failure)."""
+
+    _PENDING: Any = object()
+
+    def __init__(self, reading: Deferred[Any], at: float, views: dict[str, _Shared], key: str) -> None:
+        self.at = at
+        self.result: Any = self._PENDING
+        self.waiters: list[Deferred[Any]] = []
+        self.views = views
+        self.key = key
+        reading.addBoth(self._fire)
+
+    @property
+    def keepable(self) -> bool:
+        return self.result is self._PENDING or not (self.result is None or isinstance(self.result, Failure))
+
+    def _fire(self, result: Any) -> None:
+        self.result = result
+        if not self.keepable and self.views.get(self.key) is self:
+            del self.views[self.key]
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            _give(waiter, result)
+
+    def get(self) -> Deferred[Any]:
+        waiter: Deferred[Any] = Deferred()
+        if self.result is self._PENDING:
+            self.waiters.append(waiter)
+        else:
+            _give(waiter, self.result)
+        return waiter
+
+
+def _give(waiter: Deferred[Any], result: Any) -> None:
+    if waiter.called:
+        return  # its follower gave up (cancelled)
+    if isinstance(result, Failure):
+        waiter.errback(result)
+    else:
+        waiter.callback(result)
+
+
+#: Reads of build records shared by all log routes of a daemon (its ``AsudApp``), by request hash.
+_VIEWS: weakref.WeakKeyDictionary[Any, dict[str, _Shared]] = weakref.WeakKeyDictionary()
+
+
 class BuildLogs:
     """The log routes' work; one per HTTP resource, sharing the daemon's hub."""
 
     def __init__(self, state: Any) -> None:
         self.state = state
+
+    def view(self, request_hash: str) -> Deferred[Any]:
+        """The record view of ``request_hash``, read at most once per ``VIEW_SECONDS`` for all who ask: 500
+        followers of a queued build, or 500 arriving at once, cost one Redis read, not 500. A build not
+        found (``None``) or a failed read is not kept."""
+        views = _VIEWS.setdefault(self.state, {})
+        now = self.state.clock.seconds()
+        shared = views.get(request_hash)
+        if shared is None or now - shared.at >= VIEW_SECONDS:
+            if len(views) >= 1000:
+                for stale in [key for key, kept in views.items() if now - kept.at >= VIEW_SECONDS]:
+                    del views[stale]
+            reading = ensureDeferred(self.state.build_records().get(request_hash))
+            shared = _Shared(reading, now, views, request_hash)
+            if shared.keepable:
+                views[request_hash] = shared
+        return shared.get()
 
     @property
     def hub(self) -> LogHub:
@@ -246,8 +333,7 @@ class BuildLogs:
         return ensureDeferred(self._answer(request, request_hash))
 
     async def _answer(self, request: IRequest, request_hash: str) -> bytes | None:
-        records = self.state.build_records()
-        view = await records.get(request_hash)
+        view = await self.view(request_hash)
         if view is None:
             return json_answer(request, NOT_FOUND_BODY, 404)
         sse = wants_sse(request)
@@ -282,7 +368,7 @@ class BuildLogs:
         parts: list[str] = []
         after, step = "0-0", None
         while True:
-            entries = await read_entries(self.state.redis, log_key(image_key), after, 5000)
+            entries = await read_log(self.state.redis, log_key(image_key), after, 5000)
             text, step = entries_text(entries, step=step)
             parts.append(text)
             if len(entries) < 5000:

@@ -3,6 +3,9 @@
 ``Store.resolve`` is the gate: it refuses anything that is not a plain file of a valid ``bin_dir`` inside
 the store (``..``, encoded separators, absolute paths, symlinks out). The file goes out through a producer
 with ``Content-Length`` (auc compares it with what it wrote); ``HEAD`` answers the headers only.
+
+A download of a plain stored file is answered before Klein by ``asud.http.fastpath`` with the same headers
+and bytes (through ``Store.open_file``, stricter still); everything it refuses comes here.
 """
 
 from __future__ import annotations

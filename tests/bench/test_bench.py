@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -15,10 +16,12 @@ import pytest
 
 from asud.config import to_toml
 from bench.daemon import events
+from bench.live_logs import summarise as summarise_followers
 from bench.load import head_load, parse_wrk, release_together
 from bench.profile import summarise
 from bench.redis_probe import RedisProbe
 from bench.results import Figure, percentile, render
+from bench.sse import Followers, parse_answer
 from tests.support.redis import RedisProcess
 from tests.support.requirements import require_executable
 
@@ -111,6 +114,60 @@ def test_redis_probe_counts_builds_and_reads_stages(redis_server: RedisProcess) 
         assert redis.stage("abc") == "building_image"
 
 
+def _sse_reads(
+    events: list[tuple[str, str, dict[str, object]]], splits: list[int], at: float = 0.0
+) -> list[tuple[float, bytes]]:
+    """An SSE answer as a daemon sends it (chunked, a keepalive comment), cut into reads at ``splits``,
+    the reads arriving at ``at``, ``at + 1`` …"""
+    body = [b": keepalive\n\n"]
+    body += [f"id: {i}\nevent: {e}\ndata: {json.dumps(d)}\n\n".encode() if i else
+             f"event: {e}\ndata: {json.dumps(d)}\n\n".encode() for i, e, d in events]
+    raw = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    raw += b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in body) + b"0\r\n\r\n"
+    cuts = [0, *splits, len(raw)]
+    return [(at + n, raw[start:stop]) for n, (start, stop) in enumerate(itertools.pairwise(cuts))]
+
+
+def test_sse_answers_are_decoded_and_each_event_timed_by_the_read_that_completed_it() -> None:
+    events = [("", "status", {"status": "queued"}), ("5-0", "line", {"t": 1.0, "text": "a"}),
+              ("5-1", "end", {"status": "done"})]
+    whole = _sse_reads(events, [])
+    raw = whole[0][1]
+    # Cut inside the second event's data and inside the third event's chunk header.
+    second, third = raw.index(b'"a"'), raw.index(b"id: 5-1") - 4
+    answer = parse_answer(_sse_reads(events, [raw.index(b"\r\n\r\n") + 4, second, third]))
+    assert answer.status == 200 and answer.headers["content-type"] == "text/event-stream"
+    assert [(event.id, event.event, event.data) for event in answer.events] == [
+        (i, e, d) for i, e, d in events
+    ]
+    assert [event.received for event in answer.events] == [1.0, 2.0, 3.0]
+    assert answer.first_bytes == 0.0
+
+
+def test_live_log_summary_checks_every_entry_once_in_order_and_times_live_lines() -> None:
+    expected = [
+        ("5-0", {"kind": "start", "t": "0.5"}),
+        ("5-1", {"kind": "line", "t": "1.000", "step": "s", "text": "a"}),
+        ("6-0", {"kind": "line", "t": "1.002", "step": "s", "text": "b"}),
+        ("7-0", {"kind": "end", "t": "1.1"}),
+    ]
+    events = [("5-0", "status", {"t": 0.5}), ("5-1", "line", {"t": 1.0}), ("6-0", "line", {"t": 1.002}),
+              ("7-0", "end", {"t": 1.1})]
+    def following(order: list[int]) -> list[tuple[float, bytes]]:
+        """Connected at 0.05 s (the head and the first event), the rest read at 1.05 s."""
+        reads = _sse_reads([events[n] for n in order], [])
+        cut = reads[0][1].index(b"\n\n", reads[0][1].index(b"event: status")) + 2
+        return [(0.05, reads[0][1][:cut]), (1.05, reads[0][1][cut:])]
+
+    on_time = parse_answer(following([0, 1, 2, 3]))
+    swapped = parse_answer(following([0, 2, 1, 3]))
+    joined_late = parse_answer(_sse_reads(events, [], at=1.5))  # connected after both lines: backlog
+    numbers = summarise_followers(Followers([on_time, swapped, joined_late], [0.1], 1.5), expected)
+    assert numbers["complete"] == 2  # the follower that got the two lines swapped does not count
+    assert numbers["lines"] == 2 and numbers["statuses"] == {200: 3} and numbers["backlog"] == 2
+    assert sorted(numbers["delays"]) == pytest.approx([48, 48, 50, 50])  # read at 1.05, printed 1.0/1.002
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -187,7 +244,7 @@ def test_every_figure_runs_in_tiny_mode(tmp_path: Path) -> None:
     ):
         assert name in text
     assert "error:" not in text, run.stderr[-3000:]
-    assert "| live log fan-out |" in text and "not measured: needs live logs" in text
+    assert "| live log fan-out | 20 SSE followers" in text and "20/20 followers got all" in text
     # The table is printed too, and the exit status follows the verdicts.
     assert "| figure | target | value |" in run.stdout
     assert run.returncode == (1 if "**MISSED**" in text else 0), run.stderr[-3000:]

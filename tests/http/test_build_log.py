@@ -256,6 +256,36 @@ async def test_many_followers_one_reader_and_a_disconnect_mid_stream(app: AsudAp
     await eventually(lambda: not hub_for(app).reading)  # nobody follows: the shared reader's connection goes
 
 
+async def _script_calls(app: AsudApp) -> int:
+    info = await app.redis.call("INFO", "commandstats")  # type: ignore[union-attr]
+    for line in info.splitlines():
+        if line.startswith("cmdstat_evalsha:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_followers_of_a_queued_build_share_their_looks_at_its_record(
+    app: AsudApp, live: LiveServer
+) -> None:
+    ahead, build = Build(app), Build(app, packages=["htop"])
+    await ahead.submit()
+    await build.submit()
+    path = f"/api/v1/build/{build.request.request_hash}/log"
+    followers = [await open_raw(live, path, {"Accept": "text/event-stream"}) for _ in range(20)]
+    for follower in followers:
+        await follower.wait_for(b'"queue_position":1')
+    before = await _script_calls(app)
+    await sleep(2.2)  # each follower looks at the record once more (every 2 s): one read serves them all
+    assert await _script_calls(app) - before <= 4
+    await ahead.start()
+    for follower in followers:
+        await follower.wait_for(b'"queue_position":0', timeout=10)
+    for follower in followers:
+        follower.hang_up()
+    await eventually(lambda: hub_for(app).subscribers() == 0)
+
+
 @pytest_twisted.ensureDeferred
 async def test_a_finished_build_redis_forgot_is_served_from_build_log(app: AsudApp, live: LiveServer) -> None:
     build = Build(app)

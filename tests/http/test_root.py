@@ -140,3 +140,28 @@ async def test_an_error_before_any_surface_is_json(bare_app: AsudApp) -> None:
     crashed = await StubClient(root).get("/api/x")
     assert crashed.status_code == 500
     assert crashed.json() == {"status": 500, "detail": "Internal Server Error"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_observers_get_the_route_template_klein_dispatched_to(server: LiveServer,
+                                                                    bare_app: AsudApp) -> None:
+    """Named as the route is dispatched (one template per endpoint), matched again only when an endpoint
+    serves several paths; never the raw path, ``unmatched`` when no route took the request."""
+    seen: list[tuple[str, str, int]] = []
+    bare_app.observers.append(lambda method, route, status, _seconds: seen.append((method, route, status)))
+    await server.client.get("/api/status/418")
+    await server.client.post("/api/status/201")
+    await server.client.get("/api/v1/build")
+    await server.client.get("/other")  # one endpoint behind four paths
+    await server.client.get("/api/x")
+    await server.client.get("/api/nothing")
+    await server.client.request("DELETE", "/api/x")  # a path with a route, not for this method
+    assert seen == [
+        ("GET", "/api/status/{code}", 418),
+        ("POST", "/api/status/{code}", 201),
+        ("GET", "/api/v1/build", 200),
+        ("GET", "/other", 200),
+        ("GET", "/api/x", 200),
+        ("GET", "unmatched", 404),
+        ("DELETE", "unmatched", 405),
+    ]

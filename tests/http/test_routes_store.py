@@ -53,7 +53,7 @@ async def test_head_has_length_and_no_body(server: LiveServer) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_large_file_goes_out_through_a_producer(bare_app: AsudApp) -> None:
-    """A file bigger than any socket buffer arrives whole (FileSender, paced by the client)."""
+    """A file bigger than any socket buffer arrives whole (a push producer, paced by the client)."""
     from asud.http.root import make_resource
 
     big = bytes(range(256)) * (40 * 1024)  # 10 MiB
