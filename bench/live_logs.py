@@ -75,6 +75,7 @@ def summarise(seen: Followers, expected: list[tuple[str, dict[str, str]]]) -> di
     backlog = 0
     complete = 0
     per_line: dict[str, list[float]] = {}
+    arrivals: dict[str, list[float]] = {}
     statuses: dict[int, int] = {}
     for answer in seen.answers:
         statuses[answer.status] = statuses.get(answer.status, 0) + 1
@@ -89,6 +90,7 @@ def summarise(seen: Followers, expected: list[tuple[str, dict[str, str]]]) -> di
                 continue
             delays.append((event.received - printed) * 1000)
             per_line.setdefault(event.id, []).append(delays[-1])
+            arrivals.setdefault(event.id, []).append(event.received)
             from_redis.append(event.received * 1000 - _stream_ms(event.id))
     printed_at = [float(fields["t"]) for _, fields in lines]
     first = min(printed_at, default=0.0)
@@ -111,6 +113,7 @@ def summarise(seen: Followers, expected: list[tuple[str, dict[str, str]]]) -> di
         "span": (max(printed_at) - min(printed_at)) if printed_at else 0.0,
         "first_printed": first,
         "worst": worst,
+        "spread": [(max(times) - min(times)) * 1000 for times in arrivals.values()],
     }
 
 
@@ -260,6 +263,8 @@ def run(context: Context) -> Figure:
         "slowest lines (max over followers): " + "; ".join(numbers["worst"]),
         f"split — daemon read → in Redis (stream id): {_describe(numbers['to_redis'])}; in Redis → "
         f"follower read: {_describe(numbers['from_redis'])}",
+        "spread of one line over the followers (last follower's read minus the first's: the daemon "
+        f"writing to {count} sockets): {_describe(numbers['spread'])}",
         f"daemon RSS: {followed.rss_before:.0f} MB before, peak {rss_peak:.0f} MB while following, "
         f"{followed.rss_after:.0f} MB after (+{growth:.1f} MB); following took {followed.seconds:.1f} s",
         f"bench client loop lag (5 ms ticker): {_describe(seen.lag_ms)}",
