@@ -41,8 +41,11 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 ## bench: every performance figure against its target, on 127.0.0.1; writes bench/out/results.md (< 10 min); bench/results.md is the committed reference.
-## --profile samples the daemon with py-spy (the bench extra, installed with the venv).
-bench: venv
+## --profile samples the daemon with py-spy (the bench extra, installed with the venv). The system programs
+## (the demo's, and wrk) are checked first, as for demo.
+bench:
+	$(PYTHON) -m asud.scripts.system_packages --venv --bench
+	$(MAKE) venv
 	$(BIN)/python -m bench $(BENCH_FLAGS)
 
 clean:

@@ -1,7 +1,8 @@
 """The programs ``make demo`` needs from the system, and the Debian packages that bring them.
 
-``python3 -m asud.scripts.system_packages [--venv]`` runs with the system Python before any virtualenv
-exists (standard library only; ``--venv`` also checks that ``python3 -m venv`` works). When something is
+``python3 -m asud.scripts.system_packages [--venv] [--bench]`` runs with the system Python before any
+virtualenv exists (standard library only; ``--venv`` also checks that ``python3 -m venv`` works, ``--bench``
+adds what ``make bench`` needs on top of the demo). When something is
 missing it installs it with ``apt-get`` when running as root, and otherwise prints the exact
 ``apt-get install`` line and exits 1. ``asud demo`` runs the same check (without ``--venv``).
 """
@@ -15,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import NamedTuple
 
-__all__ = ["DEMO_NEEDS", "Need", "apt_line", "ensure", "install_commands", "missing"]
+__all__ = ["BENCH_NEEDS", "DEMO_NEEDS", "Need", "apt_line", "ensure", "install_commands", "missing"]
 
 
 class Need(NamedTuple):
@@ -36,6 +37,8 @@ DEMO_NEEDS: tuple[Need, ...] = (
     Need("tar", "tar", "unpacking ImageBuilders"),
     Need("make", "make", "the ImageBuilder's make targets"),
 )
+#: ``make bench`` builds like the demo and drives the daemon with wrk (the issue's load generator).
+BENCH_NEEDS: tuple[Need, ...] = (*DEMO_NEEDS, Need("wrk", "wrk", "the load generator of make bench"))
 #: ``python3 -m venv`` needs ensurepip, which Debian ships apart.
 VENV_NEED = Need("python3 -m venv", "python3-venv", "the virtualenv of make")
 
@@ -79,7 +82,7 @@ def install_commands(needs: Sequence[Need]) -> list[list[str]]:
 
 def explain(needs: Sequence[Need]) -> str:
     """Why the demo cannot start, and the line that fixes it."""
-    lines = ["The demo needs programs that are not installed:"]
+    lines = ["asud needs programs that are not installed:"]
     lines += [f"  {need.program:<16} (Debian package {need.package}: {need.why})" for need in needs]
     if shutil.which("apt-get") is None:
         lines.append("Install those packages with your system's package manager, then try again.")
@@ -119,14 +122,15 @@ def ensure(needs: Sequence[Need] = DEMO_NEEDS, *, venv: bool = False, install: b
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    unknown = [arg for arg in args if arg != "--venv"]
+    unknown = [arg for arg in args if arg not in ("--venv", "--bench")]
     if unknown:
         print(
-            f"usage: python3 -m asud.scripts.system_packages [--venv] (unknown: {' '.join(unknown)})",
+            "usage: python3 -m asud.scripts.system_packages [--venv] [--bench]"
+            f" (unknown: {' '.join(unknown)})",
             file=sys.stderr,
         )
         return 2
-    return ensure(venv="--venv" in args)
+    return ensure(BENCH_NEEDS if "--bench" in args else DEMO_NEEDS, venv="--venv" in args)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from asud.scripts import system_packages
-from asud.scripts.system_packages import DEMO_NEEDS, Need, apt_line, ensure, install_commands, missing
+from asud.scripts.system_packages import (
+    BENCH_NEEDS,
+    DEMO_NEEDS,
+    Need,
+    apt_line,
+    ensure,
+    install_commands,
+    missing,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ABSENT = Need("asud-test-no-such-program", "asud-test-package", "nothing")
@@ -21,6 +29,20 @@ def test_the_demo_needs_name_their_debian_packages() -> None:
     assert packages["bwrap"] == "bubblewrap" and packages["redis-server"] == "redis-server"
     assert packages["mksquashfs"] == "squashfs-tools" and packages["mke2fs"] == "e2fsprogs"
     assert packages["xz"] == "xz-utils" and packages["zstd"] == "zstd"
+
+
+def test_the_bench_needs_wrk_on_top_of_the_demo(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``make bench`` on a machine without wrk stops and names the package, before any build is tried."""
+    assert [need.program for need in BENCH_NEEDS[: len(DEMO_NEEDS)]] == [need.program for need in DEMO_NEEDS]
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr(system_packages, "_SBIN", ())
+    assert "wrk" in [need.program for need in missing(BENCH_NEEDS)]
+    assert "wrk" not in [need.program for need in missing(DEMO_NEEDS)]
+    assert ensure(BENCH_NEEDS, install=False) == 1
+    err = capsys.readouterr().err
+    assert "wrk              (Debian package wrk: the load generator of make bench)" in err
 
 
 def test_sbin_counts_as_installed(monkeypatch: pytest.MonkeyPatch) -> None:
