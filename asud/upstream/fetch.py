@@ -32,12 +32,12 @@ from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
-from twisted.logger import Logger
 from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
 from twisted.web.error import SchemeNotSupported
 from twisted.web.iweb import IResponse
 
 from asud.errors import AsudError, SignatureError, UpstreamError
+from asud.upstream.cache_front import CacheFront
 from asud.upstream.errors import UpstreamHTTPError, UpstreamNotFound
 from asud.upstream.etag_cache import EtagCache
 from asud.upstream.local_files import copy_local, local_path, read_local
@@ -55,7 +55,6 @@ __all__ = [
 
 _T = TypeVar("_T")
 Progress = Callable[[int, int | None], None]
-log = Logger()
 
 #: Most of an error page read (so the connection can be kept); a longer one closes the connection.
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -161,12 +160,17 @@ class Fetcher:
         self._pool.maxPersistentPerHost = max_concurrent
         self._client = HTTPClient(Agent(self._reactor, connectTimeout=timeout, pool=self._pool))
         self._semaphore = DeferredSemaphore(max(1, max_concurrent))
-        self._cache = EtagCache(cache_dir) if cache_dir is not None else None
+        self._cache = CacheFront(EtagCache(cache_dir)) if cache_dir is not None else None
         self._user_agent = user_agent
 
     def close(self) -> Deferred[None]:
-        """Close the kept-alive connections; fires when they are closed."""
-        return self._pool.closeCachedConnections()  # type: ignore[no-any-return]
+        """Finish the cache writes still pending and close the kept-alive connections; fires when done."""
+        return Deferred.fromCoroutine(self._close())
+
+    async def _close(self) -> None:
+        if self._cache is not None:
+            await self._cache.flush()
+        await self._pool.closeCachedConnections()
 
     # -- retries and one request ---------------------------------------------------------------
 
@@ -329,7 +333,7 @@ class Fetcher:
         if cache is None or local_path(url) is not None:
             fresh = await self.fetch(url)
             return CachedResult(url, fresh.body or b"", fresh.etag, fresh.last_modified, False)
-        known = await deferToThread(cache.get, url)
+        known = await cache.get(url)
         entry = known if known is not None and not known.absent else None
         try:
             result = await self.fetch(
@@ -337,7 +341,7 @@ class Fetcher:
             )
         except UpstreamNotFound:
             if known is None or not known.absent:
-                await deferToThread(cache.put_absent, url)
+                cache.put_absent(url)
             raise
         except UpstreamError as error:
             unreachable = not isinstance(error, UpstreamHTTPError) or error.upstream_status >= 500
@@ -353,10 +357,7 @@ class Fetcher:
         if result.body is None:  # a 304 to a request that had no validators: ask plainly
             result = await self.fetch(url)
         body = result.body or b""
-        try:
-            await deferToThread(cache.put, url, body, result.etag, result.last_modified)
-        except OSError as error:  # a full disk costs the next conditional request, not this answer
-            log.warn("cannot cache {url}: {error}", url=url, error=error)
+        cache.put(url, body, result.etag, result.last_modified)  # written behind, a failure only logged
         return CachedResult(url, body, result.etag, result.last_modified, False)
 
     # -- download to a file --------------------------------------------------------------------

@@ -260,10 +260,14 @@ async def test_fetch_bytes_answers_304s_from_the_disk_cache(upstream: Upstream, 
     try:
         cached = await restarted.fetch_cached(url)
         assert (cached.body, cached.not_modified, cached.etag) == (BODY, True, ETAG)
-        # A damaged body is not served: the entry is ignored and the file fetched in full.
-        damaged = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.suffix != ".json"]
-        assert len(damaged) == 1
-        damaged[0].write_bytes(b"garbage")
+    finally:
+        await restarted.close()
+    # A damaged body on disk is not served: the entry is ignored and the file fetched in full.
+    damaged = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.suffix != ".json"]
+    assert len(damaged) == 1
+    damaged[0].write_bytes(b"garbage")
+    restarted = Fetcher(cache_dir=tmp_path / "cache", backoff=0.01)
+    try:
         fresh = await restarted.fetch_cached(url)
         assert (fresh.body, fresh.not_modified) == (BODY, False)
         # No validators upstream: nothing is cached (and nothing is wrongly served later).
