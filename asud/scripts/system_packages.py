@@ -1,4 +1,4 @@
-"""The programs ``make demo`` needs from the system, and the Debian packages that bring them.
+"""The programs ``make demo`` and ``make bench`` need from the system, and the Debian packages behind them.
 
 ``python3 -m asud.scripts.system_packages [--venv] [--bench]`` runs with the system Python before any
 virtualenv exists (standard library only; ``--venv`` also checks that ``python3 -m venv`` works, ``--bench``
@@ -81,7 +81,7 @@ def install_commands(needs: Sequence[Need]) -> list[list[str]]:
 
 
 def explain(needs: Sequence[Need]) -> str:
-    """Why the demo cannot start, and the line that fixes it."""
+    """Why the demo (or the bench) cannot start, and the line that fixes it."""
     lines = ["asud needs programs that are not installed:"]
     lines += [f"  {need.program:<16} (Debian package {need.package}: {need.why})" for need in needs]
     if shutil.which("apt-get") is None:

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from asud.upstream.etag_cache import CacheEntry, EtagCache
 
@@ -55,8 +56,9 @@ class CacheFront:
 
     def _read(self, entry: CacheEntry | None) -> CacheEntry | None:
         # A put made while the thread read is newer than what the disk had: it wins.
-        if entry is not None and not any(entry.url in known
-                                         for known in (self._memory, self._pending, self._writing)):
+        if entry is not None and not any(
+            entry.url in known for known in (self._memory, self._pending, self._writing)
+        ):
             self._remember(entry)
         return entry
 
@@ -117,8 +119,8 @@ class CacheFront:
             log.warn("cannot cache {url}: {error}", url=url, error=error)
         self._done()
 
-    def _crashed(self, failure: object) -> None:
-        log.failure("writing the upstream cache failed", failure)  # type: ignore[arg-type]
+    def _crashed(self, failure: Failure) -> None:
+        log.failure("writing the upstream cache failed", failure)
         self._done()
 
     def _done(self) -> None:
