@@ -19,8 +19,6 @@ route's own rules.
 
 from __future__ import annotations
 
-import re
-
 from twisted.internet.defer import CancelledError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -42,7 +40,6 @@ log = Logger()
 ROUTE = "/api/v1/build/{request_hash}"
 POST_ROUTE = "/api/v1/build"
 STORE_ROUTE = "/store/{bin_dir}/{name}"
-_HASH = re.compile(rb"[0-9a-f]{64}")
 _BUILD = [b"api", b"v1", b"build"]
 _STORE = b"store"
 
@@ -60,16 +57,18 @@ class FastPath:
         if method in (b"GET", b"HEAD"):
             if len(segments) == 3 and segments[0] == _STORE:
                 return self._stored_file(request, segments[1], segments[2])
-            if len(segments) != 4 or segments[:3] != _BUILD or not _HASH.fullmatch(segments[3]):
+            if len(segments) != 4 or len(segments[3]) != 64 or segments[:3] != _BUILD:
                 return None
-            rendered = self.app.finished.get(segments[3].decode("ascii"))
+            # Keys are lowercase hex hashes, so any other segment misses (latin-1 decodes every byte).
+            rendered = self.app.finished.get(segments[3].decode("latin-1"))
         elif method == b"POST" and segments == _BUILD:
             rendered = self._cache_hit(request)
         else:
             return None
         if rendered is None or b"status_in_body" in request.uri:
             return None
-        request.setResponseCode(rendered.status_code)
+        if rendered.status_code != 200:  # 200 is every request's code until set
+            request.setResponseCode(rendered.status_code)
         set_header = request.responseHeaders.setRawHeaders
         for name, value in rendered.wire_headers:
             set_header(name, [value])

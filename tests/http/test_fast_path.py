@@ -77,3 +77,19 @@ async def test_status_in_body_is_never_answered_from_memory(server: LiveServer, 
     await server.client.get(f"/api/v1/build/{request_hash}")
     answer = await server.client.get(f"/api/v1/build/{request_hash}?status_in_body=1")
     assert answer.status_code == 200 and answer.json()["status"] == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_hash_lookalikes_take_the_route(server: LiveServer, asud_app: AsudApp) -> None:
+    """The fast path looks a segment up without checking it is hex: an uppercase spelling of a finished
+    hash, or 64 bytes that are not ASCII, must still get the route's own answer."""
+    request_hash = (await server.client.post("/api/v1/build", json=build_body())).json()["request_hash"]
+    await finish_build(asud_app, request_hash)
+    assert (await server.client.get(f"/api/v1/build/{request_hash}")).status_code == 200
+    fast_path_answer = (await server.client.get(f"/api/v1/build/{request_hash}")).json()
+    assert fast_path_answer["request_hash"] == request_hash
+
+    upper = await server.client.get(f"/api/v1/build/{request_hash.upper()}")
+    assert upper.status_code != 200 and upper.json()["status"] == upper.status_code
+    not_ascii = await server.client.get("/api/v1/build/" + "%FF" * 64)
+    assert not_ascii.status_code in (400, 404) and not_ascii.json()["status"] == not_ascii.status_code
