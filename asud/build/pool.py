@@ -33,12 +33,14 @@ from twisted.internet.defer import CancelledError, Deferred, DeferredList, Defer
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from asud import __version__
 from asud.build.logsink import BuildLog, LogSink, TeeSink
 from asud.build.pipeline import BuildOutcome, BuildPipeline, StoreCheck
 from asud.build.queue import BuildQueue, QueueEntry
 from asud.build.stages import BuildStage, BuildStatus
+from asud.build.workspace import remove_stale_workspaces
 from asud.config import Config
 from asud.errors import AsudError, BuildError, Unavailable
 from asud.store.build_record import BuildRecord
@@ -175,7 +177,24 @@ class BuildPool(Service):
         if self.config.build.workers == 0:
             log.info("build pool: workers = 0, this daemon takes no builds")
             return succeed(None)
-        return self.pipeline.check().addCallback(lambda _: self._begin())
+        return self.pipeline.check().addCallback(lambda _: self._remove_stale_workspaces()).addCallback(
+            lambda _: self._begin())
+
+    def _remove_stale_workspaces(self) -> Deferred[None]:
+        """Workspaces of a daemon that was killed mid-build (nobody holds their locks) go before any build
+        here starts; ones another live daemon on this data directory uses stay (``asud.build.workspace``)."""
+
+        def removed(count: int) -> None:
+            if count:
+                log.info("build pool: removed {count} workspace(s) left by a daemon that did not stop "
+                         "cleanly", count=count)
+
+        def failed(failure: Failure) -> None:
+            log.failure("build pool: could not remove stale workspaces", failure)
+
+        root = self.config.workspace_dir
+        return deferToThreadPool(self.reactor, self.reactor.getThreadPool(), remove_stale_workspaces,
+                                 root).addCallbacks(removed, failed)
 
     def startService(self) -> None:
         self.start().addErrback(lambda failure: log.failure("the build pool did not start", failure))

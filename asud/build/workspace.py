@@ -19,11 +19,19 @@ As a guard for anything missed, cache files are read-only (the cache strips writ
 sandbox drops every capability, so even root inside cannot write them): a build that tries to rewrite one
 fails loudly instead of corrupting the cache. ``rm``, ``mv``, ``sed -i`` and ``cp`` onto a new name all work,
 because they replace directory entries, not file contents.
+
+Each workspace ``ws-XXXX/`` has a lock file ``ws-XXXX.lock`` beside it, ``flock``-ed by its maker from before
+the directory exists until after it is gone. A daemon killed mid-build (SIGKILL, power loss) cannot remove
+its workspaces, but the kernel drops its locks: :func:`remove_stale_workspaces`, run as a build pool starts,
+removes every workspace whose lock nobody holds — and none that another daemon sharing the data directory is
+using.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
 import shutil
 import stat
@@ -35,7 +43,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 
-__all__ = ["REWRITTEN_FILES", "Workspace", "create_workspace", "make_workspace"]
+__all__ = ["REWRITTEN_FILES", "Workspace", "create_workspace", "make_workspace", "remove_stale_workspaces"]
 
 #: Paths (relative to the ImageBuilder top) that are copied, not hard-linked, because the build rewrites them.
 REWRITTEN_FILES = frozenset(
@@ -57,13 +65,20 @@ REWRITTEN_FILES = frozenset(
 class Workspace:
     """One build's ImageBuilder tree at ``path``; ``cleanup()`` removes it (also on leaving a ``with``)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lock_fd: int | None = None) -> None:
         self.path = path
+        #: The descriptor holding ``<path>.lock`` (see the module docstring), closed by :meth:`cleanup`.
+        self._lock_fd = lock_fd
 
     def cleanup(self) -> None:
-        """Remove the tree; safe to call twice."""
+        """Remove the tree, then its lock file; safe to call twice."""
         if self.path.exists():
             shutil.rmtree(self.path, onerror=_make_writable_and_retry)
+        if self._lock_fd is not None:
+            fd, self._lock_fd = self._lock_fd, None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(_lock_path(self.path))
+            os.close(fd)
 
     def remove(self, reactor: Any = None) -> Deferred[None]:
         """:meth:`cleanup` in the reactor's thread pool."""
@@ -120,9 +135,13 @@ def create_workspace(ib_dir: Path, root: Path) -> Workspace:
 
     Falls back to copying when ``root`` is on another filesystem than the cache (hard links cannot cross).
     """
-    root.mkdir(parents=True, exist_ok=True)
-    top = Path(tempfile.mkdtemp(prefix="ws-", dir=root))
-    workspace = Workspace(top)
+    top, lock_fd = _locked_name(root)
+    workspace = Workspace(top, lock_fd)
+    try:
+        top.mkdir(mode=0o700)
+    except BaseException:
+        workspace.cleanup()
+        raise
     can_link = True
     try:
         for current, dirnames, filenames in os.walk(ib_dir):
@@ -158,3 +177,67 @@ def create_workspace(ib_dir: Path, root: Path) -> Workspace:
         workspace.cleanup()
         raise
     return workspace
+
+
+_LOCK_SUFFIX = ".lock"
+
+
+def _lock_path(top: Path) -> Path:
+    return top.with_name(top.name + _LOCK_SUFFIX)
+
+
+def _locked_name(root: Path) -> tuple[Path, int]:
+    """A fresh workspace path under ``root`` whose lock file this process holds (the directory not made yet).
+
+    A sweeper in another daemon may take a lock file in the instant between its creation and our ``flock``
+    and delete it as stale; the lock we then hold is on an unlinked file, so that name is given up for a new
+    one."""
+    root.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd, name = tempfile.mkstemp(prefix="ws-", suffix=_LOCK_SUFFIX, dir=root)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            still_ours = os.stat(name).st_ino == os.fstat(fd).st_ino
+        except (BlockingIOError, FileNotFoundError):
+            still_ours = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if still_ours:
+            return Path(name[: -len(_LOCK_SUFFIX)]), fd
+        os.close(fd)
+
+
+def remove_stale_workspaces(root: Path) -> int:
+    """Remove the workspaces under ``root`` that no live process holds (see the module docstring): those
+    whose lock file nobody has locked, and directories without a lock file (made before locks existed, or
+    left by a crash between the two removals). Returns how many were removed. Blocking: call it in a
+    thread."""
+    if not root.is_dir():
+        return 0
+    removed = 0
+    for entry in sorted(root.iterdir()):
+        name = entry.name
+        if not name.startswith("ws-"):
+            continue
+        if name.endswith(_LOCK_SUFFIX):
+            try:
+                fd = os.open(entry, os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # its owner just removed it
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue  # in use by a live daemon
+            try:
+                Workspace(entry.with_name(name[: -len(_LOCK_SUFFIX)]), fd).cleanup()
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                raise
+            removed += 1
+        elif entry.is_dir() and not entry.is_symlink() and not _lock_path(entry).exists():
+            Workspace(entry).cleanup()
+            removed += 1
+    return removed

@@ -24,6 +24,7 @@ from asud.build.pipeline import BuildOutcome
 from asud.build.pool import BuildPool, log_header
 from asud.build.queue import BuildQueue
 from asud.build.stages import BuildStage, BuildStatus
+from asud.build.workspace import create_workspace
 from asud.config import Config, load
 from asud.errors import ImageTooBig
 from asud.store.files import Store
@@ -144,6 +145,21 @@ async def test_a_build_is_taken_built_recorded_and_acknowledged(setup: Setup) ->
     document = json.loads(setup.files.resolve(request.bin_dir, BUILD_JSON).read_text())
     assert document["status"] == "done" and document["image_key"] == request.image_key
     assert document["job"] == request.job()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_starting_pool_removes_workspaces_a_killed_daemon_left(setup: Setup, tmp_path: Path) -> None:
+    root = setup.config.workspace_dir
+    (root / "ws-killed" / "build_dir").mkdir(parents=True)  # a workspace and its lock file nobody holds
+    (root / "ws-killed.lock").touch()
+    ib_dir = tmp_path / "ib"
+    (ib_dir / "scripts").mkdir(parents=True)
+    live = create_workspace(ib_dir, root)  # another pool's, in use
+    try:
+        await setup.pool().start()
+        assert sorted(path.name for path in root.iterdir()) == [live.path.name, f"{live.path.name}.lock"]
+    finally:
+        live.cleanup()
 
 
 @pytest_twisted.ensureDeferred

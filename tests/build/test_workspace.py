@@ -5,14 +5,17 @@ Ported from sysup's tests/imagebuilders/test_workspace.py (same assertions)."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import pytest_twisted
 
 from asud.build.sandbox import find_sandbox
-from asud.build.workspace import REWRITTEN_FILES, create_workspace, make_workspace
+from asud.build.workspace import REWRITTEN_FILES, create_workspace, make_workspace, remove_stale_workspaces
 from tests.support.requirements import require_executable
 
 
@@ -100,3 +103,54 @@ async def test_a_sandboxed_build_cannot_change_the_cache_through_a_link(ib_dir: 
         assert (ib_dir / "Makefile").read_text() == "all:\n\t@true\n"
         assert (ib_dir / "scripts" / "tool.py").read_text() == "print('hi')\n"
         assert (ws.path / "repositories.conf").read_text() == "fine\n"
+
+
+_HOLD_A_WORKSPACE = """
+import sys, time
+from pathlib import Path
+from asud.build.workspace import create_workspace
+workspace = create_workspace(Path(sys.argv[1]), Path(sys.argv[2]))
+print(workspace.path, flush=True)
+time.sleep(600)
+"""
+
+
+def _daemon_holding_a_workspace(ib_dir: Path, root: Path) -> tuple[subprocess.Popen[str], Path]:
+    """Another process (a daemon mid-build, as far as the workspace can tell) and the workspace it made."""
+    child = subprocess.Popen([sys.executable, "-c", _HOLD_A_WORKSPACE, str(ib_dir), str(root)],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    return child, Path(child.stdout.readline().strip())
+
+
+def test_a_killed_daemons_workspaces_are_removed_and_live_ones_kept(ib_dir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "workspaces"
+    killed, killed_path = _daemon_holding_a_workspace(ib_dir, root)
+    alive, alive_path = _daemon_holding_a_workspace(ib_dir, root)
+    try:
+        ours = create_workspace(ib_dir, root)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=10)
+        (killed_path / "build_dir" / "locked").mkdir(parents=True)  # what a build leaves, read-only too
+        (killed_path / "build_dir" / "locked").chmod(0o555)
+        older = root / "ws-from-an-older-asud"  # made before workspaces had lock files
+        (older / "scripts").mkdir(parents=True)
+        assert killed_path.is_dir() and (root / f"{killed_path.name}.lock").exists()
+
+        assert remove_stale_workspaces(root) == 2
+        assert not killed_path.exists() and not (root / f"{killed_path.name}.lock").exists()
+        assert not older.exists()
+        for live in (alive_path, ours.path):  # another daemon's and this process's: untouched
+            assert (live / "Makefile").read_text() == "all:\n\t@true\n"
+            assert (root / f"{live.name}.lock").exists()
+        assert remove_stale_workspaces(root) == 0
+        ours.cleanup()
+    finally:
+        for child in (killed, alive):
+            child.kill()
+            child.wait(timeout=10)
+    left = sorted(path.name for path in root.iterdir())
+    assert left == sorted([alive_path.name, f"{alive_path.name}.lock"])
+    assert remove_stale_workspaces(root) == 1  # that daemon is gone now too
+    assert list(root.iterdir()) == []
+    assert remove_stale_workspaces(tmp_path / "never-made") == 0

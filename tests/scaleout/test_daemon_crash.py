@@ -1,7 +1,8 @@
 """``kill -9`` of a daemon in the middle of a build, and a full stop/start of the cluster with builds queued.
 
 The killed daemon's queue entry is not renewed any more; after the lease (3 s here) the surviving daemon
-claims it (``XAUTOCLAIM``) and builds it. A daemon stopped with SIGTERM hands its running build back to the
+claims it (``XAUTOCLAIM``) and builds it; the killed daemon, started again, removes the workspace its
+dead run left. A daemon stopped with SIGTERM hands its running build back to the
 queue. The client polling all along sees only 202 and then 200: never an error, never stuck.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +29,11 @@ def _verified_image(url: str, final: dict[str, object]) -> bool:
     return answer.status == 200 and hashlib.sha256(answer.body).hexdigest() == image["sha256"]
 
 
+def _workspaces(root: Path) -> list[Path]:
+    """The build workspaces (directories) under a daemon's ``workspaces/``."""
+    return sorted(path for path in root.glob("ws-*") if path.is_dir()) if root.is_dir() else []
+
+
 def test_killed_daemon_build_is_rerun_elsewhere(cluster: Cluster) -> None:
     survivor = cluster.daemon("survivor")
     victim = cluster.daemon("victim")
@@ -36,11 +43,16 @@ def test_killed_daemon_build_is_rerun_elsewhere(cluster: Cluster) -> None:
     for poller in pollers:
         poller.start()
 
-    # Mid-build: the victim holds a started build (each daemon takes one; the victim's cache is cold).
-    wait_for(lambda: cluster.started_by("victim"), 60, "the victim to start a build", interval=0.05)
+    # Mid-build: the victim holds a started build (each daemon takes one; the victim's cache is cold) and
+    # its workspace, which a SIGKILLed daemon cannot remove.
+    victim_workspaces = cluster.root / "victim" / "data" / "workspaces"
+    wait_for(lambda: cluster.started_by("victim") and _workspaces(victim_workspaces), 60,
+             "the victim to start a build in a workspace", interval=0.02)
     victim.kill()
     orphaned = cluster.started_by("victim")
     assert len(orphaned) == 1, "the kill must land while a build is running"
+    left = _workspaces(victim_workspaces)
+    assert len(left) == 1
 
     for poller in pollers:
         assert poller.result() == DONE, (poller.final, cluster.logs())
@@ -57,6 +69,12 @@ def test_killed_daemon_build_is_rerun_elsewhere(cluster: Cluster) -> None:
     assert runs == len(requested) + 1  # nothing built twice but the one that was killed
     assert cluster.command("XLEN", "asud:queue") == 0  # every entry acknowledged
     polls = sum(len(poller.statuses) for poller in pollers)
+
+    # The victim starts again on its data directory: its build pool removes the dead run's workspace.
+    victim_again = cluster.daemon("victim")
+    wait_for(lambda: "removed 1 workspace(s) left by a daemon" in victim_again.log_text(), 60,
+             "the restarted victim to remove the stale workspace")
+    assert _workspaces(victim_workspaces) == [] and not list(victim_workspaces.glob("ws-*.lock"))
     print(f"\nFIGURES daemon-kill: requested={len(requested)} built={len(records)} killed=1 rerun=1 lost=0 "
           f"duplicated={runs - len(requested) - 1} answers_5xx=0 polls={polls}")
 
