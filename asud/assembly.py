@@ -91,6 +91,7 @@ def assemble(service: AsudService) -> AsudService:
         config, records=records, files=files, upgrade_checks=upgrade_checks, clock=reactor,
         imagebuilders=pool.pipeline.imagebuilders if pool is not None else None,
         packages=pool.pipeline.packages if pool is not None else None,
+        upstream=fetcher, interval=config.cache.housekeeping_interval,
     ))
     if pool is not None:
         service.add_phase(pool)

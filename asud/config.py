@@ -232,6 +232,10 @@ class CacheSettings:
                                          validator=_positive)
     package_max_bytes: int = _field(20 * 1024**3, "verified package cache", validator=_positive)
     store_max_bytes: int = _field(100 * 1024**3, "built images kept", validator=_positive)
+    upstream_max_bytes: int = _field(2 * 1024**3, "download-server files the catalog keeps for its next "
+                                     "refresh (the oldest unused go first)", validator=_positive)
+    housekeeping_interval: float = _duration_field(600.0, "trim the caches, the store and the indexes this "
+                                                   "often")
 
 
 @attrs.frozen

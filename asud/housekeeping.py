@@ -1,10 +1,10 @@
 """Periodic pruning, so a long-running daemon stays inside its disk and memory bounds.
 
-Every ``interval`` seconds: the 2017 API's hash indexes lose entries of
-expired builds, the files store drops least recently used results beyond ``[cache] store_max_bytes``
-(never one still served or being built), stored upgrade checks older than the statistics retention go,
-and the ImageBuilder and package caches shrink to their bounds. Each step runs on its own: one that fails
-is logged and the others still run. Disk walks run in the reactor's thread pool.
+Every ``[cache] housekeeping_interval`` seconds: the 2017 API's hash indexes lose entries of expired
+builds, the files store drops least recently used results beyond ``[cache] store_max_bytes`` (never one
+still served or being built), stored upgrade checks older than the statistics retention go, and the
+ImageBuilder, package and upstream (catalog) caches shrink to their bounds. Each step runs on its own: one
+that fails is logged and the others still run. Disk walks run in the reactor's thread pool.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ class Housekeeping(Service):
     name = "housekeeping"
 
     def __init__(self, config: Config, *, records: Any, files: Any, upgrade_checks: Any = None,
-                 imagebuilders: Any = None, packages: Any = None, clock: IReactorTime | None = None,
-                 interval: float = DEFAULT_INTERVAL) -> None:
+                 imagebuilders: Any = None, packages: Any = None, upstream: Any = None,
+                 clock: IReactorTime | None = None, interval: float = DEFAULT_INTERVAL) -> None:
         if clock is None:
             from twisted.internet import reactor
 
@@ -49,6 +49,8 @@ class Housekeeping(Service):
         self.upgrade_checks = upgrade_checks
         self.imagebuilders = imagebuilders
         self.packages = packages
+        #: The ``Fetcher`` whose on-disk cache is bounded (``prune_cache``).
+        self.upstream = upstream
         self.interval = interval
         self._clock = clock
         self._loop: LoopingCall | None = None
@@ -93,6 +95,8 @@ class Housekeeping(Service):
             steps.append(("ImageBuilder cache", self._evict_imagebuilders))
         if self.packages is not None:
             steps.append(("package cache", self._prune_packages))
+        if self.upstream is not None:
+            steps.append(("upstream cache", self._prune_upstream))
         for what, step in steps:
             try:
                 await step()
@@ -116,3 +120,8 @@ class Housekeeping(Service):
 
     async def _prune_packages(self) -> None:
         await self.packages.prune(self.config.cache.package_max_bytes)
+
+    async def _prune_upstream(self) -> None:
+        removed = await self.upstream.prune_cache(self.config.cache.upstream_max_bytes)
+        if removed:
+            log.info("housekeeping: removed {count} entries of the upstream cache", count=removed)

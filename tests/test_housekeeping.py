@@ -28,6 +28,7 @@ from asud.store.records import BUILD_PREFIX, IMAGE_INDEX_KEY, REQUEST_INDEX_KEY,
 from asud.store.redis import Redis
 from asud.upgrades.request import UpgradeCheckRequest
 from asud.upgrades.store import UpgradeCheckStore
+from asud.upstream.etag_cache import EtagCache
 from tests.build.support import eventually
 from tests.catalog.helpers import demo_config, demo_fetcher
 from tests.store.support import redis, validated
@@ -182,3 +183,22 @@ async def test_rounds_run_on_the_loop_until_the_service_stops(redis: Redis, tmp_
     finally:
         await housekeeping.stopService()
     assert not clock.getDelayedCalls()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_upstream_cache_is_trimmed_to_its_budget(redis: Redis, tmp_path: Path,
+                                                          logged: list[tuple[LogLevel, str]]) -> None:
+    config = _config(tmp_path, cache={"upstream_max_bytes": 5000})
+    earlier = EtagCache(config.upstream_cache_dir)  # what a run before this one kept: 8 entries of ~1.1 kB
+    urls = [f"http://127.0.0.1:9/releases/19.07.{number}/.targets.json" for number in range(8)]
+    for url in urls:
+        earlier.put(url, bytes(1000), '"old"', None)
+    fetcher = demo_fetcher(cache_dir=config.upstream_cache_dir)
+    housekeeping = Housekeeping(config, records=BuildRecords.from_config(redis, config),
+                                files=Store(config.store_dir), upstream=fetcher)
+    await housekeeping.run_once()
+    kept = [url for url in urls if earlier.get(url) is not None]
+    on_disk = sum(path.stat().st_size for path in config.upstream_cache_dir.rglob("*") if path.is_file())
+    assert 0 < len(kept) < len(urls) and on_disk <= 5000
+    removed = len(urls) - len(kept)
+    assert (LogLevel.info, f"housekeeping: removed {removed} entries of the upstream cache") in logged

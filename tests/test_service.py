@@ -112,3 +112,11 @@ async def test_stopping_closes_kept_alive_connections(demo_tree: DemoTree, tmp_p
         assert not service.getServiceNamed("http").site._open
     finally:
         await pool.closeCachedConnections()
+
+
+def test_housekeeping_runs_as_often_as_configured_and_bounds_the_upstream_cache(demo_tree: DemoTree,
+                                                                                tmp_path: Path) -> None:
+    config = daemon_config(demo_tree, tmp_path / "data", cache={"housekeeping_interval": "2m"})
+    housekeeping = makeService(config).getServiceNamed("housekeeping")
+    assert housekeeping.interval == 120.0
+    assert housekeeping.upstream is not None  # the catalog's fetcher: its disk cache is trimmed too

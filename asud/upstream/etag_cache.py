@@ -10,6 +10,10 @@ Layout: ``<dir>/<hh>/<sha256 of the URL>`` (the body) and ``….json`` (URL, ETa
 size of the body). Both are written to a temporary file and renamed, so a crash leaves the old entry or
 the new one. An entry whose body does not match its recorded sha256 is treated as absent.
 
+The cache is bounded by :meth:`EtagCache.prune` (housekeeping, ``[cache] upstream_max_bytes``): entries
+written longest ago go first, except those the caller still uses (a URL the daemon has asked for since
+it started keeps its entry, however old: a release's ``profiles.json`` may keep its ETag for years).
+
 Every method does file I/O and is meant to run in a thread (``deferToThread``).
 """
 
@@ -20,11 +24,16 @@ import hashlib
 import json
 import os
 import tempfile
+import time
+from collections.abc import Container
 from pathlib import Path
 
 import attrs
 
-__all__ = ["CacheEntry", "EtagCache"]
+__all__ = ["CacheEntry", "EtagCache", "entry_key"]
+
+#: A temporary file older than this is left from a crash mid-write (a write takes milliseconds).
+STALE_PART_SECONDS = 3600.0
 
 
 @attrs.frozen
@@ -37,6 +46,11 @@ class CacheEntry:
     last_modified: str | None
     #: The server said 404 (``body`` is empty, there are no validators).
     absent: bool = False
+
+
+def entry_key(url: str) -> str:
+    """The name of ``url``'s entry (the sha256 of the URL)."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -58,7 +72,7 @@ class EtagCache:
         self.directory = Path(directory)
 
     def _paths(self, url: str) -> tuple[Path, Path]:
-        key = hashlib.sha256(url.encode("utf-8")).hexdigest()
+        key = entry_key(url)
         folder = self.directory / key[:2]
         return folder / key, folder / f"{key}.json"
 
@@ -110,3 +124,43 @@ class EtagCache:
         for path in self._paths(url)[::-1]:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+
+    def prune(self, max_bytes: int, keep: Container[str] = frozenset()) -> list[str]:
+        """Remove the entries written longest ago until the cache holds at most ``max_bytes`` (bodies and
+        their ``.json``), never one whose key (:func:`entry_key`) is in ``keep``; temporary files a crash
+        left behind go too. Returns the keys removed."""
+        now = time.time()
+        entries: dict[str, list[tuple[Path, os.stat_result]]] = {}
+        try:
+            folders = [folder for folder in self.directory.iterdir() if folder.is_dir()]
+        except FileNotFoundError:
+            return []
+        for folder in folders:
+            for path in folder.iterdir():
+                try:
+                    status = path.lstat()
+                except FileNotFoundError:
+                    continue
+                if path.name.startswith("."):
+                    if path.name.endswith(".part") and now - status.st_mtime > STALE_PART_SECONDS:
+                        with contextlib.suppress(FileNotFoundError):
+                            path.unlink()
+                    continue
+                entries.setdefault(path.name.removesuffix(".json"), []).append((path, status))
+        total = sum(status.st_size for files in entries.values() for _, status in files)
+        if total <= max_bytes:
+            return []
+        candidates = sorted(
+            (max(status.st_mtime for _, status in files), key)
+            for key, files in entries.items() if key not in keep
+        )
+        removed: list[str] = []
+        for _, key in candidates:
+            if total <= max_bytes:
+                break
+            for path, status in sorted(entries[key], key=lambda item: not item[0].name.endswith(".json")):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()  # the meta first: a body without its meta is never read
+                total -= status.st_size
+            removed.append(key)
+        return removed

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,7 +40,7 @@ from twisted.web.iweb import IResponse
 from asud.errors import AsudError, SignatureError, UpstreamError
 from asud.upstream.cache_front import CacheFront
 from asud.upstream.errors import UpstreamHTTPError, UpstreamNotFound
-from asud.upstream.etag_cache import EtagCache
+from asud.upstream.etag_cache import EtagCache, entry_key
 from asud.upstream.local_files import copy_local, local_path, read_local
 from asud.upstream.response_body import BodyReader, describe_failure, guarded, is_cancellation
 
@@ -58,6 +59,8 @@ Progress = Callable[[int, int | None], None]
 
 #: Most of an error page read (so the connection can be kept); a longer one closes the connection.
 _ERROR_BODY_LIMIT = 64 * 1024
+#: URLs remembered as in use (kept by ``prune_cache``); a catalog has a few thousand.
+MAX_KEPT_IN_USE = 100_000
 
 
 @attrs.frozen
@@ -161,6 +164,8 @@ class Fetcher:
         self._client = HTTPClient(Agent(self._reactor, connectTimeout=timeout, pool=self._pool))
         self._semaphore = DeferredSemaphore(max(1, max_concurrent))
         self._cache = CacheFront(EtagCache(cache_dir)) if cache_dir is not None else None
+        #: Entry keys of the URLs asked for through the cache since start, newest last (what pruning keeps).
+        self._used: OrderedDict[str, None] = OrderedDict()
         self._user_agent = user_agent
 
     def close(self) -> Deferred[None]:
@@ -333,6 +338,7 @@ class Fetcher:
         if cache is None or local_path(url) is not None:
             fresh = await self.fetch(url)
             return CachedResult(url, fresh.body or b"", fresh.etag, fresh.last_modified, False)
+        self._note_use(url)
         known = await cache.get(url)
         entry = known if known is not None and not known.absent else None
         try:
@@ -359,6 +365,21 @@ class Fetcher:
         body = result.body or b""
         cache.put(url, body, result.etag, result.last_modified)  # written behind, a failure only logged
         return CachedResult(url, body, result.etag, result.last_modified, False)
+
+    def _note_use(self, url: str) -> None:
+        key = entry_key(url)
+        self._used[key] = None
+        self._used.move_to_end(key)
+        while len(self._used) > MAX_KEPT_IN_USE:
+            self._used.popitem(last=False)
+
+    def prune_cache(self, max_bytes: int) -> Deferred[int]:
+        """Bound the on-disk cache to ``max_bytes`` (in a thread), keeping the entry of every URL asked for
+        since start; fires with the number of entries removed (0 without a cache)."""
+        if self._cache is None:
+            return defer.succeed(0)
+        keep = frozenset(self._used)
+        return deferToThread(self._cache.disk.prune, max_bytes, keep).addCallback(len)
 
     # -- download to a file --------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from asud.errors import SignatureError, UpstreamError
+from asud.upstream.etag_cache import EtagCache, entry_key
 from asud.upstream.fetch import Fetcher, UpstreamHTTPError, UpstreamNotFound
 
 BODY = b'{"stable_version": "24.10.5"}\n'
@@ -375,3 +376,61 @@ async def test_stale_ok_answers_from_the_cache_while_the_server_is_down(tmp_path
     absent = await _fails(fetcher.fetch_cached(f"{base}/gone.json", stale_ok=True), UpstreamNotFound)
     assert "404 when last asked" in str(absent)
     await _fails(fetcher.fetch_cached(f"{base}/never.json", stale_ok=True), UpstreamError)
+
+
+def _entry_bytes(cache_dir: Path, url: str) -> int:
+    key = entry_key(url)
+    return sum(path.stat().st_size for path in (cache_dir / key[:2]).glob(f"{key}*"))
+
+
+def _age(cache_dir: Path, url: str, mtime: float) -> None:
+    key = entry_key(url)
+    for path in (cache_dir / key[:2]).glob(f"{key}*"):
+        os.utime(path, (mtime, mtime))
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_disk_cache_is_bounded_and_keeps_what_this_run_asked_for(upstream: Upstream,
+                                                                           tmp_path: Path) -> None:
+    base, _, _ = upstream
+    cache_dir = tmp_path / "cache"
+    # A run before this one left entries of URLs this one never asks for (a release gone upstream) …
+    earlier = EtagCache(cache_dir)
+    gone = [f"{base}/gone-{number}" for number in range(3)]
+    for number, url in enumerate(gone):
+        earlier.put(url, bytes(1000), f'"{number}"', None)
+        _age(cache_dir, url, 1_000_000 + number)  # gone-0 written longest ago
+    # … and writes that a crash interrupted: an old one (garbage) and one as fresh as a write in progress.
+    crashed = cache_dir / "00" / ".0011.crashed.part"
+    crashed.parent.mkdir(exist_ok=True)
+    crashed.write_bytes(b"half")
+    os.utime(crashed, (1_000_000, 1_000_000))
+    writing = cache_dir / "00" / ".0022.writing.part"
+    writing.write_bytes(b"half")
+
+    versions = f"{base}/.versions.json"
+    fetcher = Fetcher(cache_dir=cache_dir, backoff=0.01)
+    try:
+        assert await fetcher.fetch_bytes(versions) == BODY
+    finally:
+        await fetcher.close()  # the cache's writes are on disk now
+    _age(cache_dir, versions, 1)  # older than everything: only being in use keeps it
+    entries = sum(_entry_bytes(cache_dir, url) for url in [*gone, versions])
+    budget = entries - _entry_bytes(cache_dir, gone[0]) - _entry_bytes(cache_dir, gone[1]) // 2
+
+    assert await fetcher.prune_cache(budget) == 2  # the two oldest unused entries, no more
+    cache = EtagCache(cache_dir)
+    assert [cache.get(url) is not None for url in gone] == [False, False, True]
+    cached = cache.get(versions)
+    assert cached is not None and cached.body == BODY
+    assert not crashed.exists() and writing.exists()
+    assert await fetcher.prune_cache(budget) == 0  # within the budget now
+
+    # A restarted daemon has asked for nothing yet: its oldest entry goes first, whatever it is.
+    restarted = Fetcher(cache_dir=cache_dir, backoff=0.01)
+    try:
+        assert await restarted.prune_cache(_entry_bytes(cache_dir, gone[2])) == 1
+        assert cache.get(versions) is None and cache.get(gone[2]) is not None
+    finally:
+        await restarted.close()
+    assert await Fetcher(backoff=0.01).prune_cache(0) == 0  # no disk cache, nothing to prune
