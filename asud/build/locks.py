@@ -36,10 +36,7 @@ class FileLock:
     def __init__(self, path: Path, *, reactor: Any = None) -> None:
         self.path = path
         self._fd: int | None = None
-        if reactor is None:
-            from twisted.internet import reactor as global_reactor
-
-            reactor = global_reactor
+        #: Only :meth:`acquire` waits on it (the global reactor when ``None``); ``try_acquire`` never does.
         self._reactor = reactor
 
     @property
@@ -68,8 +65,23 @@ class FileLock:
         return Deferred.fromCoroutine(self._acquire(shared))
 
     async def _acquire(self, shared: bool) -> None:
+        reactor = self._reactor
+        if reactor is None:
+            from twisted.internet import reactor
         while not self.try_acquire(shared=shared):
-            await deferLater(self._reactor, POLL_INTERVAL, lambda: None)
+            await deferLater(reactor, POLL_INTERVAL, lambda: None)
+
+    def names_held_file(self) -> bool:
+        """Whether ``path`` still names the file this lock is held on. A holder that unlinks its lock file
+        (a workspace's, see ``asud.build.workspace``) may do so between another's ``open`` and ``flock``:
+        that other then holds a lock on a removed file, which excludes nobody."""
+        if self._fd is None:
+            return False
+        try:
+            named, held = os.stat(self.path), os.fstat(self._fd)
+        except FileNotFoundError:
+            return False
+        return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
     def release(self) -> None:
         """Drop the lock; a no-op when not held."""

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import shutil
 import stat
@@ -42,6 +41,8 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
+
+from asud.build.locks import FileLock
 
 __all__ = ["REWRITTEN_FILES", "Workspace", "create_workspace", "make_workspace", "remove_stale_workspaces"]
 
@@ -65,20 +66,20 @@ REWRITTEN_FILES = frozenset(
 class Workspace:
     """One build's ImageBuilder tree at ``path``; ``cleanup()`` removes it (also on leaving a ``with``)."""
 
-    def __init__(self, path: Path, lock_fd: int | None = None) -> None:
+    def __init__(self, path: Path, lock: FileLock | None = None) -> None:
         self.path = path
-        #: The descriptor holding ``<path>.lock`` (see the module docstring), closed by :meth:`cleanup`.
-        self._lock_fd = lock_fd
+        #: ``<path>.lock``, held (see the module docstring); released by :meth:`cleanup`.
+        self._lock = lock
 
     def cleanup(self) -> None:
         """Remove the tree, then its lock file; safe to call twice."""
         if self.path.exists():
             shutil.rmtree(self.path, onerror=_make_writable_and_retry)
-        if self._lock_fd is not None:
-            fd, self._lock_fd = self._lock_fd, None
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(_lock_path(self.path))
-            os.close(fd)
+                lock.path.unlink()
+            lock.release()
 
     def remove(self, reactor: Any = None) -> Deferred[None]:
         """:meth:`cleanup` in the reactor's thread pool."""
@@ -135,8 +136,8 @@ def create_workspace(ib_dir: Path, root: Path) -> Workspace:
 
     Falls back to copying when ``root`` is on another filesystem than the cache (hard links cannot cross).
     """
-    top, lock_fd = _locked_name(root)
-    workspace = Workspace(top, lock_fd)
+    top, lock = _locked_name(root)
+    workspace = Workspace(top, lock)
     try:
         top.mkdir(mode=0o700)
     except BaseException:
@@ -186,26 +187,20 @@ def _lock_path(top: Path) -> Path:
     return top.with_name(top.name + _LOCK_SUFFIX)
 
 
-def _locked_name(root: Path) -> tuple[Path, int]:
-    """A fresh workspace path under ``root`` whose lock file this process holds (the directory not made yet).
+def _locked_name(root: Path) -> tuple[Path, FileLock]:
+    """A fresh workspace path under ``root`` and its lock file, held (the directory not made yet).
 
-    A sweeper in another daemon may take a lock file in the instant between its creation and our ``flock``
-    and delete it as stale; the lock we then hold is on an unlinked file, so that name is given up for a new
-    one."""
+    A sweeper in another daemon may take the new lock file before we do and remove it as stale; then the
+    name is given up for a new one (:meth:`FileLock.names_held_file`)."""
     root.mkdir(parents=True, exist_ok=True)
     while True:
         fd, name = tempfile.mkstemp(prefix="ws-", suffix=_LOCK_SUFFIX, dir=root)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            still_ours = os.stat(name).st_ino == os.fstat(fd).st_ino
-        except (BlockingIOError, FileNotFoundError):
-            still_ours = False
-        except BaseException:
-            os.close(fd)
-            raise
-        if still_ours:
-            return Path(name[: -len(_LOCK_SUFFIX)]), fd
         os.close(fd)
+        lock = FileLock(Path(name))
+        if lock.try_acquire():
+            if lock.names_held_file():
+                return Path(name[: -len(_LOCK_SUFFIX)]), lock
+            lock.release()
 
 
 def remove_stale_workspaces(root: Path) -> int:
@@ -221,21 +216,13 @@ def remove_stale_workspaces(root: Path) -> int:
         if not name.startswith("ws-"):
             continue
         if name.endswith(_LOCK_SUFFIX):
-            try:
-                fd = os.open(entry, os.O_RDWR | os.O_CLOEXEC)
-            except FileNotFoundError:
-                continue  # its owner just removed it
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            lock = FileLock(entry)
+            if not lock.try_acquire():
                 continue  # in use by a live daemon
             try:
-                Workspace(entry.with_name(name[: -len(_LOCK_SUFFIX)]), fd).cleanup()
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-                raise
+                Workspace(entry.with_name(name[: -len(_LOCK_SUFFIX)]), lock).cleanup()
+            finally:
+                lock.release()  # a no-op unless the removal failed
             removed += 1
         elif entry.is_dir() and not entry.is_symlink() and not _lock_path(entry).exists():
             Workspace(entry).cleanup()

@@ -164,7 +164,7 @@ class Fetcher:
         self._client = HTTPClient(Agent(self._reactor, connectTimeout=timeout, pool=self._pool))
         self._semaphore = DeferredSemaphore(max(1, max_concurrent))
         self._cache = CacheFront(EtagCache(cache_dir)) if cache_dir is not None else None
-        #: Entry keys of the URLs asked for through the cache since start, newest last (what pruning keeps).
+        #: URLs asked for through the cache since start, newest last (what pruning keeps).
         self._used: OrderedDict[str, None] = OrderedDict()
         self._user_agent = user_agent
 
@@ -367,9 +367,8 @@ class Fetcher:
         return CachedResult(url, body, result.etag, result.last_modified, False)
 
     def _note_use(self, url: str) -> None:
-        key = entry_key(url)
-        self._used[key] = None
-        self._used.move_to_end(key)
+        self._used[url] = None
+        self._used.move_to_end(url)
         while len(self._used) > MAX_KEPT_IN_USE:
             self._used.popitem(last=False)
 
@@ -378,8 +377,12 @@ class Fetcher:
         since start; fires with the number of entries removed (0 without a cache)."""
         if self._cache is None:
             return defer.succeed(0)
-        keep = frozenset(self._used)
-        return deferToThread(self._cache.disk.prune, max_bytes, keep).addCallback(len)
+        disk, used = self._cache.disk, list(self._used)
+
+        def prune() -> int:
+            return len(disk.prune(max_bytes, frozenset(map(entry_key, used))))
+
+        return deferToThread(prune)
 
     # -- download to a file --------------------------------------------------------------------
 
